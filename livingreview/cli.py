@@ -1,0 +1,85 @@
+"""Command line: ``python -m livingreview {results,validate,build,run}``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from livingreview.config import DATA_DIR, MEASURES, METHODS, PI_DISTS, PRIMARY, TESTS, Spec
+
+
+def _add_spec_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--measure", choices=MEASURES, default=PRIMARY.measure, help="effect measure (default %(default)s)")
+    parser.add_argument("--method", choices=METHODS, default=PRIMARY.method, help="τ² estimator (default %(default)s)")
+    parser.add_argument("--test", choices=TESTS, default=PRIMARY.test,
+                        help="test/CI for the pooled estimate: z, t, knha (Hartung–Knapp), adhoc (default %(default)s)")
+    parser.add_argument("--pi-dist", choices=PI_DISTS, default=PRIMARY.pi_dist,
+                        help="prediction-interval distribution: z, t1 = t(k−1), t2 = t(k−2) (default %(default)s)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m livingreview", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("results", help="print every pooled estimate (outcome × overall/subgroup level)")
+    _add_spec_arguments(p)
+    p.add_argument("--data", type=Path, default=DATA_DIR, help="extraction dataset directory (default data/)")
+    p.add_argument("--data-version", type=int, default=None, help="use only studies of this data version or earlier")
+    p.add_argument("--format", choices=("csv", "json"), default="csv")
+    p.add_argument("--outcome", action="append", help="restrict to this outcome id (repeatable)")
+
+    p = sub.add_parser("validate", help="validate the extraction dataset and report every violation")
+    p.add_argument("--data", type=Path, default=DATA_DIR)
+
+    p = sub.add_parser("build", help="validate data, run the notebooks with papermill and build the book")
+    p.add_argument("--data", type=Path, default=DATA_DIR)
+    p.add_argument("--data-version", type=int, default=None, help="build an earlier data version (default: latest)")
+    p.add_argument("--out", type=Path, default=None, help="publish the HTML here (default _build/html)")
+    p.add_argument("--jobs", type=int, default=None, help="notebooks executed in parallel (default: number of cores)")
+    p.add_argument("--force", action="store_true", help="re-execute every notebook even if its inputs are unchanged")
+    p.add_argument("--accept", action="store_true",
+                   help="accept the executed notebooks as the new regression baseline in book/ (nbval compares against it)")
+    return parser
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "validate":
+        from livingreview.data import validate_cli
+        return validate_cli(args.data)
+
+    from livingreview.data import DataValidationError, load_dataset
+
+    if args.command == "results":
+        try:
+            dataset = load_dataset(args.data)
+        except DataValidationError as err:
+            print(err, file=sys.stderr)
+            return 1
+        from livingreview.results import results_table
+        spec = Spec(measure=args.measure, method=args.method, test=args.test, pi_dist=args.pi_dist)
+        table = results_table(dataset, spec, outcomes=args.outcome, data_version=args.data_version)
+        if args.format == "csv":
+            table.to_csv(sys.stdout, index=False, float_format="%.10g", lineterminator="\n")
+        else:
+            records = json.loads(table.to_json(orient="records", double_precision=10))
+            json.dump(records, sys.stdout, indent=1, ensure_ascii=False)
+            sys.stdout.write("\n")
+        return 0
+
+    if args.command == "build":
+        from livingreview.build import BuildError, build
+        try:
+            out = build(data_dir=args.data, data_version=args.data_version, out=args.out, jobs=args.jobs,
+                        force=args.force, accept=args.accept)
+        except DataValidationError as err:
+            print(f"Build stopped: the dataset is invalid; the last good book is untouched.\n{err}", file=sys.stderr)
+            return 1
+        except BuildError as err:
+            print(f"Build failed; the last good book is untouched.\n{err}", file=sys.stderr)
+            return 1
+        print(f"Book built: open {out / 'index.html'}")
+        return 0
+    return 2

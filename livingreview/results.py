@@ -1,0 +1,127 @@
+"""Outcome analyses: the engine applied to the extraction dataset, one outcome at a time.
+
+``analyse_outcome`` is what every outcome page calls; ``results_table`` is the machine-readable table of every
+pooled estimate (overall and per subgroup level) that the command line prints and the book offers for download.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from livingreview.config import PRIMARY, SUBGROUPS, SUBGROUP_LEVELS, Spec
+from livingreview.effects import escalc
+from livingreview.model import MetaResult, rma
+from livingreview.subgroups import SubgroupResult, subgroup_analysis
+
+RESULT_COLUMNS = [
+    "outcome", "subgroup", "level", "k", "events", "total", "measure", "method", "test", "pi_dist",
+    "estimate", "ci_low", "ci_high", "pi_low", "pi_high", "tau2", "i2", "q", "q_df", "q_p",
+    "q_between", "q_between_df", "q_between_p",
+]
+
+
+@dataclass(frozen=True)
+class OutcomeAnalysis:
+    """An outcome's pooled analysis under one specification.
+
+    ``studies`` holds the pooled rows (study_id, display_label, events, total, subgroup columns) in the order
+    used for every plot and table; ``excluded`` the studies in the dataset that could not be pooled, with why.
+    ``overall`` is None when no study reports the outcome.
+    """
+
+    outcome: str
+    label: str
+    spec: Spec
+    studies: pd.DataFrame
+    excluded: pd.DataFrame
+    overall: MetaResult | None
+    subgroups: dict[str, SubgroupResult] = field(default_factory=dict)
+
+    @property
+    def k(self) -> int:
+        return len(self.studies)
+
+
+def display_labels(studies: pd.DataFrame) -> list[str]:
+    """'Kantarjian et al. [18]' — the paper's label with its reference number, unique within the review."""
+    out = []
+    for label, ref in zip(studies["label"], studies["ref_no"]):
+        out.append(f"{label} [{int(ref)}]" if pd.notna(ref) else f"{label} [new]")
+    return out
+
+
+def outcome_subgroups(dataset, outcome: str) -> list[str]:
+    """Subgroup columns that apply to an outcome, from ``outcome_definitions.csv``."""
+    row = dataset.definitions.set_index("outcome").loc[outcome]
+    value = row["subgroups"]
+    if not isinstance(value, str) or not value.strip():
+        return []
+    return [s.strip() for s in value.split(";") if s.strip()]
+
+
+def analyse_outcome(dataset, outcome: str, spec: Spec = PRIMARY, data_version: int | None = None) -> OutcomeAnalysis:
+    """Pool one outcome: effect sizes, the random-effects model and one subgroup analysis per subgroup column."""
+    label = dataset.definitions.set_index("outcome").loc[outcome, "label"]
+    rows = dataset.pooling_table(outcome, data_version=data_version).copy()
+    rows = rows.sort_values(["data_version", "ref_no", "study_id"], na_position="last").reset_index(drop=True)
+    rows["display_label"] = display_labels(rows)
+    excluded = dataset.excluded(outcome, data_version=data_version)
+    if rows.empty:
+        return OutcomeAnalysis(outcome, label, spec, rows, excluded, None, {})
+    es = escalc(spec.measure, rows["events"].to_numpy(), rows["total"].to_numpy(),
+                labels=tuple(rows["display_label"]))
+    overall = rma(es, method=spec.method, test=spec.test, pi_dist=spec.pi_dist, level=spec.level)
+    subgroups = {}
+    for column in outcome_subgroups(dataset, outcome):
+        groups = [g if isinstance(g, str) and g else None for g in rows[column]]
+        if sum(g is not None for g in groups) == 0:
+            continue
+        subgroups[column] = subgroup_analysis(es, groups, method=spec.method, test=spec.test,
+                                              pi_dist=spec.pi_dist, level=spec.level)
+    return OutcomeAnalysis(outcome, label, spec, rows, excluded, overall, subgroups)
+
+
+def _row(analysis: OutcomeAnalysis, subgroup: str, level: str, res: MetaResult, counts: pd.DataFrame,
+         between: SubgroupResult | None = None) -> dict:
+    p = res.proportion()
+    spec = analysis.spec
+    return {
+        "outcome": analysis.outcome, "subgroup": subgroup, "level": level, "k": res.k,
+        "events": int(counts["events"].sum()), "total": int(counts["total"].sum()),
+        "measure": spec.measure, "method": spec.method, "test": spec.test, "pi_dist": spec.pi_dist,
+        "estimate": p.estimate, "ci_low": p.ci_low, "ci_high": p.ci_high, "pi_low": p.pi_low, "pi_high": p.pi_high,
+        "tau2": res.tau2, "i2": res.i2, "q": res.q, "q_df": res.q_df, "q_p": res.q_p,
+        "q_between": between.q_between if between else np.nan,
+        "q_between_df": between.q_between_df if between else np.nan,
+        "q_between_p": between.q_between_p if between else np.nan,
+    }
+
+
+def analysis_rows(analysis: OutcomeAnalysis) -> list[dict]:
+    """One results row for the overall fit and one per subgroup level (levels in the book's order)."""
+    if analysis.overall is None:
+        return []
+    rows = [_row(analysis, "overall", "", analysis.overall, analysis.studies)]
+    for column, sub in analysis.subgroups.items():
+        order = [lv for lv in SUBGROUP_LEVELS.get(column, ()) if lv in sub.levels]
+        order += [lv for lv in sub.levels if lv not in order]
+        for level in order:
+            counts = analysis.studies[analysis.studies[column] == level]
+            rows.append(_row(analysis, column, level, sub.levels[level], counts, sub))
+    return rows
+
+
+def results_table(dataset, spec: Spec = PRIMARY, outcomes=None, data_version: int | None = None) -> pd.DataFrame:
+    """Every pooled estimate: outcome × (overall, each subgroup level); proportions on the 0–1 scale."""
+    defs = dataset.definitions.sort_values("display_order") if "display_order" in dataset.definitions else dataset.definitions
+    ids = list(defs["outcome"]) if outcomes is None else list(outcomes)
+    rows = []
+    for outcome in ids:
+        rows.extend(analysis_rows(analyse_outcome(dataset, outcome, spec, data_version=data_version)))
+    return pd.DataFrame(rows, columns=RESULT_COLUMNS)
+
+
+__all__ = ["OutcomeAnalysis", "analyse_outcome", "analysis_rows", "results_table", "RESULT_COLUMNS", "SUBGROUPS"]
