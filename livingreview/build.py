@@ -163,8 +163,11 @@ def tidy_executed(nb: nbformat.NotebookNode, digest: str) -> nbformat.NotebookNo
 
 def _execute(template: str, output: Path, params: dict, context: dict, digest: str) -> str:
     """Run one notebook (in a worker process). Returns the output path; raises BuildError with the cell."""
+    import logging
+
     import papermill
 
+    logging.getLogger("papermill").setLevel(logging.ERROR)  # its per-parameter chatter is not news
     nb = render_template(NOTEBOOKS_DIR / template, context)
     output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:

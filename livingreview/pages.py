@@ -142,7 +142,7 @@ class BiasPage:
         if self.trimfill is None:
             text += " Egger's p ≥ 0.05, so trim-and-fill was not triggered (the paper's rule)."
         else:
-            p = self.trimfill.model.proportion()
+            p = self.trimfill.res.proportion()
             text += (f" Egger's p < 0.05, so trim-and-fill was applied: {self.trimfill.k0} "
                      f"{'study was' if self.trimfill.k0 == 1 else 'studies were'} imputed on the {self.trimfill.side} "
                      f"side, giving an adjusted estimate of {report.pct(p.estimate)} "
@@ -167,7 +167,7 @@ class BiasPage:
              "p": report.p_value(b.pval).removeprefix("p ")},
         ]
         if self.trimfill is not None:
-            p = self.trimfill.model.proportion()
+            p = self.trimfill.res.proportion()
             rows.append({"Test": f"Trim-and-fill ({self.trimfill.estimator}), {self.trimfill.k0} imputed",
                          "Statistic": f"adjusted {report.pct(p.estimate)} ({report.interval(p.ci_low, p.ci_high)})",
                          "p": ""})
@@ -332,30 +332,31 @@ def selection_page(data_dir="data", data_version=None, **_) -> SelectionPage:
 class QualityPage:
     ds: object
 
-    def _scores(self, scale: str) -> pd.DataFrame:
+    def _scores(self, scale: str, by: str = "item_label") -> pd.DataFrame:
         q = self.ds.quality
         q = q[q["scale"] == scale]
         labels = self.ds.studies.set_index("study_id")
-        wide = q.pivot_table(index="study_id", columns="item", values="score", aggfunc="first", sort=False)
+        wide = q.pivot_table(index="study_id", columns=by, values="score", aggfunc="first", sort=False)
+        wide = wide.rename(columns={c: "Total (printed)" for c in wide.columns if str(c).lower().startswith("total")})
         wide.index = [f"{labels.loc[s, 'label']} [{int(labels.loc[s, 'ref_no'])}]" for s in wide.index]
         return wide
 
     def sentence(self) -> Markdown:
         t = self.ds.quality_totals()
-        minors = t[t["scale"] == "minors"]
+        minors = t[t["scale"] == "MINORS"]
         return Markdown(f"One randomised trial was scored with the modified Jadad scale and {len(minors)} single-arm "
                         f"studies with MINORS (totals {int(minors['total'].min())}–{int(minors['total'].max())} of 16). "
                         f"Every recomputed total matches the printed total.")
 
     def jadad_table(self) -> HTML:
-        return html(self._scores("jadad").reset_index(names="Study"))
+        return html(self._scores("modified Jadad").reset_index(names="Study"))
 
     def minors_table(self) -> HTML:
-        return html(self._scores("minors").reset_index(names="Study"))
+        return html(self._scores("MINORS").reset_index(names="Study"))
 
     def traffic_light(self):
-        scores = self._scores("minors")
-        items = [c for c in scores.columns if str(c).lower() != "total"]
+        scores = self._scores("MINORS", by="item")
+        items = [c for c in scores.columns if c != "Total (printed)"]
         return figures.traffic_light_figure(scores[items])
 
 

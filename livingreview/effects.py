@@ -1,0 +1,166 @@
+"""Effect sizes for single proportions and their back-transforms, as in R metafor 3.8-1.
+
+``escalc()`` mirrors ``metafor::escalc(measure=, xi=, ni=, add=, to=)`` for the four proportion measures;
+``back_transform()`` mirrors ``transf.ilogit``, ``transf.iarcsin`` and ``transf.ipft.hm``.
+
+| measure | yi | vi | back-transform |
+|---|---|---|---|
+| PR  | p = x/n                                        | p(1-p)/n     | identity (no clipping, as metafor) |
+| PLO | log(x/(n-x))                                   | 1/x + 1/(n-x) | inverse logit |
+| PAS | asin(sqrt(p))                                  | 1/(4n)       | sin², clamped to [0, 1] |
+| PFT | ½[asin√(x/(n+1)) + asin√((x+1)/(n+1))] (halved) | 1/(4n+2)     | Miller (1978), harmonic-mean n |
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+from scipy.special import expit
+
+MEASURES = ("PR", "PLO", "PAS", "PFT")
+TO_CHOICES = ("only0", "all", "if0all", "none")
+
+
+@dataclass(frozen=True)
+class EffectSizes:
+    """Study-level estimates on the measure's scale.
+
+    ``xi``/``ni`` are the counts as given (before any continuity correction); ``yi``/``vi`` are computed
+    from the corrected counts; ``add``/``to`` record the correction actually used.
+    """
+
+    measure: str
+    xi: np.ndarray
+    ni: np.ndarray
+    yi: np.ndarray
+    vi: np.ndarray
+    labels: tuple[str, ...]
+    add: float
+    to: str
+
+    @property
+    def k(self) -> int:
+        return len(self.yi)
+
+    def subset(self, keep) -> "EffectSizes":
+        """Rows selected by a boolean mask or index array. yi/vi are *not* recomputed, like ``rma(subset=)``
+        after a single ``escalc()`` call (this matters only for ``to="if0all"``)."""
+        idx = np.arange(self.k)[np.asarray(keep)]
+        return replace(self, xi=self.xi[idx], ni=self.ni[idx], yi=self.yi[idx], vi=self.vi[idx],
+                       labels=tuple(self.labels[i] for i in idx))
+
+
+def _as_counts(name: str, values) -> np.ndarray:
+    arr = np.atleast_1d(np.asarray(values, dtype=float))
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains missing or non-finite values: {arr.tolist()}")
+    return arr
+
+
+def escalc(measure: str, xi, ni, labels=None, add: float | None = None, to: str = "only0") -> EffectSizes:
+    """Mirror of ``metafor::escalc(measure, xi=, ni=, add=, to=)`` for PR, PLO, PAS and PFT.
+
+    Continuity correction (metafor's rules): ``add`` defaults to 1/2 for PR/PLO and to 0 for PAS/PFT
+    (metafor sets ``add=0`` internally for these unless ``add`` is given). ``to="only0"`` adds it to x and
+    n−x (so n becomes n+2·add) only in studies with x = 0 or x = n; ``"all"`` in every study; ``"if0all"``
+    in every study if any has x = 0 or x = n; ``"none"`` never.
+    """
+    measure = str(measure).upper()
+    if measure not in MEASURES:
+        raise ValueError(f"unknown measure {measure!r}; choose one of {MEASURES}")
+    if to not in TO_CHOICES:
+        raise ValueError(f"unknown to={to!r}; choose one of {TO_CHOICES}")
+    xi = _as_counts("xi", xi)
+    ni = _as_counts("ni", ni)
+    if xi.shape != ni.shape:
+        raise ValueError(f"xi and ni differ in length ({len(xi)} vs {len(ni)})")
+    if len(xi) == 0:
+        raise ValueError("no studies: xi and ni are empty")
+    if np.any(xi < 0):
+        raise ValueError(f"negative event counts in studies {np.flatnonzero(xi < 0).tolist()} (0-based)")
+    if np.any(ni < 1):
+        raise ValueError(f"sample size n < 1 in studies {np.flatnonzero(ni < 1).tolist()} (0-based)")
+    if np.any(xi > ni):
+        raise ValueError(f"events x > n in studies {np.flatnonzero(xi > ni).tolist()} (0-based)")
+    if labels is None:
+        labels = tuple(f"Study {i + 1}" for i in range(len(xi)))
+    else:
+        labels = tuple(str(s) for s in labels)
+        if len(labels) != len(xi):
+            raise ValueError(f"{len(labels)} labels for {len(xi)} studies")
+    if add is None:
+        add = 0.5 if measure in ("PR", "PLO") else 0.0
+    add = float(add)
+    if not np.isfinite(add) or add < 0:
+        raise ValueError(f"add must be a finite number >= 0, got {add}")
+
+    x, m = xi.copy(), ni - xi  # events, non-events
+    extreme = (x == 0) | (m == 0)
+    if to == "all" or (to == "if0all" and extreme.any()):
+        x, m = x + add, m + add
+    elif to == "only0":
+        x, m = np.where(extreme, x + add, x), np.where(extreme, m + add, m)
+    n = x + m
+    p = x / n
+
+    with np.errstate(divide="ignore"):  # uncorrected PLO at x=0 / x=n gives ±inf, as in R; rma() rejects it
+        if measure == "PR":
+            yi, vi = p, p * (1 - p) / n
+        elif measure == "PLO":
+            yi, vi = np.log(x / m), 1 / x + 1 / m
+        elif measure == "PAS":
+            yi, vi = np.arcsin(np.sqrt(p)), 1 / (4 * n)
+        else:  # PFT: metafor's halved Freeman–Tukey
+            yi = 0.5 * (np.arcsin(np.sqrt(x / (n + 1))) + np.arcsin(np.sqrt((x + 1) / (n + 1))))
+            vi = 1 / (4 * n + 2)
+    return EffectSizes(measure, xi, ni, yi, vi, labels, add, to)
+
+
+def pft(p, n):
+    """``metafor::transf.pft``: halved Freeman–Tukey of a proportion p at sample size n."""
+    x = np.asarray(p, dtype=float) * n
+    return 0.5 * (np.arcsin(np.sqrt(x / (n + 1))) + np.arcsin(np.sqrt((x + 1) / (n + 1))))
+
+
+def ipft_hm(values, ni) -> np.ndarray:
+    """``metafor::transf.ipft.hm``: Miller's (1978) inverse with n = harmonic mean of ``ni``.
+
+    Outside the attainable range [pft(0, n̄), pft(1, n̄)] the result is clamped to 0 or 1; where the formula
+    is undefined inside it the result is NaN (metafor: NA).
+    """
+    t = np.asarray(values, dtype=float)
+    ni = np.asarray(ni, dtype=float)
+    nhm = 1 / np.nanmean(1 / ni)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = np.sin(2 * t)
+        z = 0.5 * (1 - np.sign(np.cos(2 * t)) * np.sqrt(1 - (s + (s - 1 / s) / nhm) ** 2))
+        z = np.where(t > pft(1.0, nhm), 1.0, z)
+        z = np.where(t < pft(0.0, nhm), 0.0, z)
+    return z
+
+
+def back_transform(measure: str, values, ni=None) -> np.ndarray:
+    """Back to the proportion scale, as metafor's ``transf=`` functions do.
+
+    - PR: identity — metafor has no transform for PR, so values below 0 or above 1 are *not* clipped.
+    - PLO: ``transf.ilogit`` (inverse logit).
+    - PAS: ``transf.iarcsin``: sin²(t), with t < 0 → 0 and t > π/2 → 1.
+    - PFT: ``transf.ipft.hm`` with ``targs=list(ni=ni)``: needs the study sample sizes ``ni``.
+    Returns an array of the same shape as ``values`` (0-d for a scalar).
+    """
+    measure = str(measure).upper()
+    t = np.asarray(values, dtype=float)
+    if measure == "PR":
+        return t.copy()
+    if measure == "PLO":
+        return expit(t)
+    if measure == "PAS":
+        return np.where(t < 0, 0.0, np.where(t > np.pi / 2, 1.0, np.sin(t) ** 2))
+    if measure == "PFT":
+        if ni is None:
+            raise ValueError("PFT back-transform needs the study sample sizes ni (harmonic mean, transf.ipft.hm)")
+        return ipft_hm(t, ni)
+    raise ValueError(f"unknown measure {measure!r}; choose one of {MEASURES}")

@@ -1,0 +1,167 @@
+"""The book's other figures: PRISMA 2020 flow diagram, MINORS traffic lights, leave-one-out plot.
+
+Forest and funnel plots live in :mod:`livingreview.plots`. Everything here draws on a bare ``Figure`` (no pyplot
+state, so notebooks never show a figure twice) and returns it; :func:`png_bytes` renders deterministically.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.patches import FancyBboxPatch
+
+from livingreview.effects import back_transform
+
+
+def png_bytes(fig: Figure, dpi: int = 100) -> bytes:
+    """PNG without the Software/date metadata, so the same figure gives the same bytes."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None}, bbox_inches="tight")
+    return buf.getvalue()
+
+
+def study_intervals(res, level: float | None = None):
+    """Each study's proportion and CI: yᵢ ± z·√vᵢ back-transformed (PFT with the study's own n)."""
+    from scipy.stats import norm
+    es = res.es
+    z = norm.ppf(1 - (1 - (level or res.level)) / 2)
+    half = z * np.sqrt(es.vi)
+    out = []
+    for values in (es.yi, es.yi - half, es.yi + half):
+        if es.measure == "PFT":
+            out.append(np.array([back_transform("PFT", [v], ni=[n])[0] for v, n in zip(values, es.ni)]))
+        else:
+            out.append(back_transform(es.measure, values, ni=es.ni))
+    return tuple(out)
+
+
+def message_figure(text: str) -> Figure:
+    fig = Figure(figsize=(6, 1.2))
+    ax = fig.add_subplot()
+    ax.axis("off")
+    ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=11)
+    return fig
+
+
+def _box(ax, x, y, w, h, text, fill="#f4f6f8", edge="#4a5a6a", weight="normal"):
+    ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.01,rounding_size=0.01",
+                                linewidth=1, edgecolor=edge, facecolor=fill))
+    ax.text(x, y, text, ha="center", va="center", fontsize=8.5, wrap=True, weight=weight)
+
+
+def _arrow(ax, x0, y0, x1, y1):
+    ax.annotate("", xy=(x1, y1), xytext=(x0, y0), arrowprops=dict(arrowstyle="-|>", color="#4a5a6a", lw=1))
+
+
+def _count(search: pd.DataFrame, stage: str) -> str:
+    row = search[search["stage"] == stage]
+    if row.empty or row.iloc[0]["status"] != "reported" or pd.isna(row.iloc[0]["count"]):
+        return "not reported"
+    return f"{int(row.iloc[0]['count']):,}"
+
+
+def prisma_figure(search: pd.DataFrame, studies: pd.DataFrame) -> Figure:
+    """PRISMA 2020 flow diagram (new and updated reviews): previous studies + new studies → included.
+
+    Counts come from ``search.csv`` (version 1: the paper's search) and ``studies.csv`` (studies per data version).
+    """
+    v1 = studies[studies["data_version"] == 1]
+    new = studies[studies["data_version"] > 1]
+    stages = {s: _count(search, s) for s in search["stage"]}
+    get = lambda *names: next((stages[n] for n in names if n in stages), "not reported")  # noqa: E731
+    fig = Figure(figsize=(9.5, 7.2))
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.axis("off")
+    ax.text(0.5, 0.975, "PRISMA 2020 flow diagram", ha="center", va="top", fontsize=11, weight="bold")
+    left, right = 0.33, 0.78
+    _box(ax, left, 0.87, 0.40, 0.09,
+         f"Records identified from databases:\nn = {get('records_databases')}\n"
+         f"Registered trials: n = {get('records_registers')}")
+    _box(ax, right, 0.87, 0.36, 0.09, f"Duplicates removed: {get('duplicates_removed')}")
+    _box(ax, left, 0.70, 0.40, 0.08, f"Records screened: {get('records_screened')}")
+    _box(ax, right, 0.70, 0.36, 0.08, f"Records excluded: {get('records_excluded_screening')}")
+    _box(ax, left, 0.54, 0.40, 0.08, f"Full texts assessed for eligibility: {get('reports_assessed')}")
+    _box(ax, right, 0.54, 0.36, 0.08, f"Full texts excluded, with reasons:\n{get('reports_excluded')}")
+    designs = v1["design"].value_counts()
+    _box(ax, left, 0.36, 0.40, 0.12,
+         f"Studies in the paper (version 1): {len(v1)}\n"
+         f"{designs.get('RCT', 0)} RCT · {designs.get('single-arm', 0)} single-arm · "
+         f"{designs.get('registered trial', 0)} registered trial\n"
+         f"not yet identified from its text: {(v1['identification'] == 'not identified').sum()}",
+         fill="#e8f0fa")
+    _box(ax, right, 0.36, 0.36, 0.12,
+         f"New studies (update search):\n{len(new)}"
+         + (f" · versions {', '.join(str(v) for v in sorted(new['data_version'].unique()))}" if len(new) else ""),
+         fill="#eaf6ea")
+    _box(ax, 0.55, 0.13, 0.60, 0.10,
+         f"Total studies included in this version of the review: {len(studies)}\n"
+         f"patients treated (identified studies): {int(studies['n_treated'].fillna(0).sum()):,}",
+         fill="#fdf3e1", weight="bold")
+    for y0, y1 in ((0.825, 0.74), (0.66, 0.58), (0.50, 0.42)):
+        _arrow(ax, left, y0, left, y1)
+    for y in (0.87, 0.70, 0.54):
+        _arrow(ax, left + 0.20, y, right - 0.18, y)
+    _arrow(ax, left, 0.30, 0.45, 0.18)
+    _arrow(ax, right, 0.30, 0.68, 0.18)
+    ax.text(0.02, 0.02, "'not reported': the paper does not give this count.", fontsize=7.5, color="#555")
+    return fig
+
+
+TRAFFIC = {2: ("#2e8b57", "2"), 1: ("#f0ad4e", "1"), 0: ("#d9534f", "0")}
+
+
+def traffic_light_figure(scores: pd.DataFrame) -> Figure:
+    """One coloured cell per study × MINORS item (2 green, 1 amber, 0 red), as risk-of-bias charts do."""
+    n_rows, n_cols = scores.shape
+    fig = Figure(figsize=(1.6 + 0.55 * n_cols + 1.6, 0.8 + 0.34 * n_rows))
+    ax = fig.add_subplot()
+    for i, (study, row) in enumerate(scores.iterrows()):
+        for j, value in enumerate(row):
+            colour, text = TRAFFIC.get(int(value), ("#cccccc", "?"))
+            ax.add_patch(plt_circle((j, -i), colour))
+            ax.text(j, -i, text, ha="center", va="center", fontsize=8, color="white", weight="bold")
+    ax.set_xlim(-0.6, n_cols - 0.4)
+    ax.set_ylim(-n_rows + 0.4, 0.6)
+    ax.set_xticks(range(n_cols), [str(c) for c in scores.columns], fontsize=8)
+    ax.xaxis.tick_top()
+    ax.set_yticks([-i for i in range(n_rows)], list(scores.index), fontsize=8)
+    ax.set_aspect("equal")
+    for side in ("top", "right", "bottom", "left"):
+        ax.spines[side].set_visible(False)
+    ax.tick_params(length=0)
+    ax.set_title("MINORS items", fontsize=9, pad=18)
+    return fig
+
+
+def plt_circle(xy, colour):
+    from matplotlib.patches import Circle
+    return Circle(xy, 0.38, facecolor=colour, edgecolor="none")
+
+
+def leave_one_out_figure(loo, full, label: str) -> Figure:
+    """Each omitted study's pooled estimate and CI (proportion scale) against the all-studies estimate."""
+    k = len(loo.label)
+    fig = Figure(figsize=(7.5, 1.0 + 0.32 * k))
+    ax = fig.add_subplot()
+    y = -np.arange(k)
+    ax.axvspan(100 * full.ci_low, 100 * full.ci_high, color="#dde7f3", zorder=0, label="95% CI, all studies")
+    ax.axvline(100 * full.estimate, color="#2b5d8a", lw=1, ls="--", label="estimate, all studies")
+    ax.errorbar(100 * loo.prop_estimate, y,
+                xerr=[100 * (loo.prop_estimate - loo.prop_ci_low), 100 * (loo.prop_ci_high - loo.prop_estimate)],
+                fmt="s", color="black", ms=4, lw=1, capsize=2)
+    ax.set_yticks(y, [f"without {s}" for s in loo.label], fontsize=8)
+    ax.set_xlabel(f"{label} (%)")
+    ax.set_ylim(-k + 0.4, 0.8)
+    lo = math.floor(min(np.nanmin(loo.prop_ci_low), full.ci_low) * 20) * 5
+    hi = math.ceil(max(np.nanmax(loo.prop_ci_high), full.ci_high) * 20) * 5
+    ax.set_xlim(max(lo, 0), min(hi, 100))
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize=8, frameon=False)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    return fig

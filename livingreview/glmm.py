@@ -1,0 +1,259 @@
+"""Binomial–normal random-intercept model for single proportions, as ``metafor::rma.glmm(measure="PLO")``.
+
+Model: xᵢ ~ Bin(nᵢ, expit(μ + uᵢ)), uᵢ ~ N(0, τ²). metafor fits it by maximum likelihood with
+``lme4::glmer(cbind(xi, ni - xi) ~ 1 + (1 | study), family=binomial, nAGQ=7)``; here the same marginal
+likelihood is computed with adaptive Gauss–Hermite quadrature and maximised with scipy:
+
+- per study, the conditional mode ûᵢ of the integrand (Newton), its curvature (the PIRLS weight), and
+  ``n_agq`` Gauss–Hermite nodes centred on ûᵢ and scaled by the curvature — the same approximation glmer
+  uses, so the ML estimates agree to optimiser precision;
+- τ by Brent's method on the profile log-likelihood, μ by Brent's method for each τ;
+- SE(μ̂) from the inverse of the observed information of the AGQ log-likelihood in (μ, τ) — glmer's
+  ``vcov()`` inverts its finite-difference Hessian over (θ, β) and takes the β block, so it is *not*
+  conditional on τ̂ (at τ̂ = 0 the two coincide);
+- Wald z-test and CI, PI μ̂ ± z·√(SE² + τ²) as ``predict()`` (none for FE), back-transformed with
+  ``transf.ilogit``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import optimize, stats
+from scipy.special import expit, gammaln, logsumexp
+
+from .effects import escalc
+from .model import Proportion
+
+TAU_MAX = 10.0     # upper end of the τ search on the logit scale (τ = 10 is already absurd for proportions)
+XTOL = 1e-10       # Brent tolerance for μ and τ
+NEWTON_TOL = 1e-13  # conditional modes
+HESS_STEP = 1e-4   # central-difference step for the observed information (glmer's deriv12 uses 1e-4 too)
+NAN = float("nan")
+
+
+@dataclass(frozen=True)
+class GlmmResult:
+    """``rma.glmm(measure="PLO")`` result on the logit scale; ``proportion()`` back-transforms.
+
+    ``method`` is "ML" (random effects) or "FE" (τ² = 0: plain logistic regression, the fallback).
+    ``loglik`` is the full binomial marginal log-likelihood (with the binomial coefficients).
+    Heterogeneity as metafor: ``qe_lrt`` = 2(ℓ_saturated − ℓ_FE) and ``qe_wald`` (Wald test of the saturated
+    model; studies with 0 or n events carry no information in it) on ``qe_df`` = k − 1 df; ``i2``/``h2`` from
+    τ² and the typical within-study variance of the continuity-corrected logits (metafor's vt).
+    """
+
+    xi: np.ndarray
+    ni: np.ndarray
+    labels: tuple[str, ...]
+    method: str
+    level: float
+    n_agq: int
+    k: int
+    estimate: float
+    se: float
+    zval: float
+    pval: float
+    ci_low: float
+    ci_high: float
+    pi_low: float
+    pi_high: float
+    tau2: float
+    tau: float
+    converged: bool
+    loglik: float
+    i2: float
+    h2: float
+    qe_wald: float
+    qe_lrt: float
+    qe_df: int
+    qe_p_wald: float
+    qe_p_lrt: float
+    notes: tuple[str, ...] = ()
+
+    def proportion(self) -> Proportion:
+        """Estimate, CI and PI on the 0–1 scale (``predict(res, transf=transf.ilogit)``)."""
+        vals = expit(np.array([self.estimate, self.ci_low, self.ci_high, self.pi_low, self.pi_high]))
+        return Proportion(*(float(v) for v in vals))
+
+
+def _gh(n_agq: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss–Hermite nodes for the standard normal density; log weights summing to 1."""
+    z, w = np.polynomial.hermite_e.hermegauss(n_agq)
+    return z, np.log(w / w.sum())
+
+
+def _modes(mu: float, tau: float, x: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """Conditional modes of g(u) = x·η − n·log(1 + e^η) − u²/2, η = μ + τu, by Newton (g'' ≤ −1: concave)."""
+    u = np.zeros_like(x)
+
+    def grad(u):
+        return tau * (x - n * expit(mu + tau * u)) - u
+
+    g1 = grad(u)
+    for _ in range(200):
+        p = expit(mu + tau * u)
+        step = g1 / (tau**2 * n * p * (1 - p) + 1)
+        new = u + step
+        g_new = grad(new)
+        worse = np.abs(g_new) > np.abs(g1)
+        for _ in range(50):  # damp the rare overshoot (g' is monotone, so halving always recovers)
+            if not worse.any():
+                break
+            step = np.where(worse, step / 2, step)
+            new = u + step
+            g_new = grad(new)
+            worse = worse & (np.abs(g_new) > np.abs(g1))
+        u, g1 = new, g_new
+        if np.max(np.abs(step)) < NEWTON_TOL * (1 + np.max(np.abs(u))):
+            break
+    return u
+
+
+def _loglik(mu: float, tau: float, x, n, lchoose, nodes, logw) -> float:
+    """Adaptive Gauss–Hermite approximation of Σᵢ log ∫ Bin(xᵢ | nᵢ, expit(μ + τu)) φ(u) du (as glmer)."""
+    u = _modes(mu, tau, x, n)
+    p = expit(mu + tau * u)
+    sd = 1 / np.sqrt(tau**2 * n * p * (1 - p) + 1)
+    uk = u[:, None] + sd[:, None] * nodes[None, :]
+    eta = mu + tau * uk
+    g = x[:, None] * eta - n[:, None] * np.logaddexp(0, eta) + lchoose[:, None] - uk**2 / 2
+    return float(np.sum(np.log(sd) + logsumexp(g + nodes**2 / 2 + logw, axis=1)))
+
+
+def _binom_ll(x, n, p) -> float:
+    return float(np.sum(stats.binom.logpmf(x, n, p)))
+
+
+def _hessian(f, a: float, b: float, h: float = HESS_STEP) -> np.ndarray:
+    """Central-difference Hessian of f(a, b)."""
+    f0 = f(a, b)
+    faa = (f(a + h, b) - 2 * f0 + f(a - h, b)) / h**2
+    fbb = (f(a, b + h) - 2 * f0 + f(a, b - h)) / h**2
+    fab = (f(a + h, b + h) - f(a + h, b - h) - f(a - h, b + h) + f(a - h, b - h)) / (4 * h**2)
+    return np.array([[faa, fab], [fab, fbb]])
+
+
+def _polish(f, mu: float, tau: float, f0: float, h: float = 1e-5) -> tuple[float, float, float]:
+    """A few Newton steps on (μ, τ) with central differences, kept only while f increases: Brent stops at
+    ~1e-8 relative, this takes the optimum to ~1e-10."""
+    for _ in range(3):
+        g = np.array([f(mu + h, tau) - f(mu - h, tau), f(mu, tau + h) - f(mu, tau - h)]) / (2 * h)
+        H = _hessian(f, mu, tau, h=10 * h)
+        if not np.all(np.linalg.eigvalsh(-H) > 0):
+            break
+        step = np.linalg.solve(H, -g)
+        new = (mu + step[0], abs(tau + step[1]))  # the likelihood is even in τ
+        f_new = f(*new)
+        if not f_new > f0:
+            break
+        (mu, tau), f0 = new, f_new
+    return mu, tau, f0
+
+
+def rma_glmm(xi, ni, labels=None, level: float = 0.95, n_agq: int = 7, method: str = "ML") -> GlmmResult:
+    """``metafor::rma.glmm(measure="PLO", xi=, ni=, method=, nAGQ=n_agq)`` with test="z".
+
+    ``method="ML"``: random-intercept logistic model by ML (AGQ); ``"FE"``: τ² = 0 (``glm``), used also as the
+    fallback when k = 1 (metafor stops there: "Number of parameters to be estimated is larger than the number
+    of observations"). If every study has 0 events (or every study n events) the ML logit is −∞ (+∞): the
+    estimate is returned as ∓inf (proportion 0 or 1) with NaN SE/CI and ``converged=False`` — glmer would
+    report a large finite number from a non-converged fit instead.
+    """
+    method = str(method).upper()
+    method = "FE" if method in ("EE", "CE") else method
+    if method not in ("ML", "FE"):
+        raise ValueError(f"unknown method {method!r}; choose 'ML' or 'FE'")
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie in (0, 1), got {level}")
+    if n_agq < 1:
+        raise ValueError(f"n_agq must be >= 1, got {n_agq}")
+    es = escalc("PLO", xi, ni, labels=labels)  # validates the counts; its corrected vi feed I² (as metafor)
+    x, n, k = es.xi, es.ni, es.k
+    notes: list[str] = []
+    crit = float(stats.norm.ppf(1 - (1 - level) / 2))
+
+    # heterogeneity: saturated vs common-proportion binomial models (metafor's QE.LRT and QE.Wld)
+    p_fe = x.sum() / n.sum()
+    ll_sat = _binom_ll(x, n, x / n)
+    ll_fe = _binom_ll(x, n, p_fe)
+    qe_df = k - 1
+    inner = (x > 0) & (x < n)
+    if k > 1:
+        qe_lrt = max(0.0, 2 * (ll_sat - ll_fe))
+        with np.errstate(divide="ignore"):
+            w = 1 / (1 / x[inner] + 1 / (n[inner] - x[inner]))
+            yl = np.log(x[inner] / (n[inner] - x[inner]))
+        qe_wald = float(np.sum(w * (yl - np.sum(w * yl) / np.sum(w)) ** 2)) if inner.sum() > 1 else 0.0
+        if not inner.all():
+            notes.append(f"{int((~inner).sum())} study/studies with 0 or n events: they carry no information in the Wald "
+                         "heterogeneity test (glm's saturated fit gives them near-infinite variance)")
+        qe_p_wald, qe_p_lrt = float(stats.chi2.sf(qe_wald, qe_df)), float(stats.chi2.sf(qe_lrt, qe_df))
+        wv = 1 / es.vi
+        vt = qe_df / (wv.sum() - np.sum(wv**2) / wv.sum())
+    else:
+        qe_lrt = qe_wald = qe_p_wald = qe_p_lrt = vt = NAN
+
+    def result(method, mu, se, tau2, converged, loglik):
+        zval = mu / se if np.isfinite(mu) and se > 0 else NAN
+        half = crit * np.sqrt(se**2 + tau2) if method == "ML" else NAN  # predict(): no PI for FE models
+        i2 = 100 * tau2 / (vt + tau2) if k > 1 else NAN
+        return GlmmResult(x, n, es.labels, method, level, n_agq, k, float(mu), float(se), float(zval),
+                          float(2 * stats.norm.sf(abs(zval))), float(mu - crit * se), float(mu + crit * se),
+                          float(mu - half), float(mu + half), float(tau2), float(np.sqrt(tau2)), converged,
+                          float(loglik), float(i2), float(1 + tau2 / vt) if k > 1 else NAN, float(qe_wald),
+                          float(qe_lrt), qe_df, qe_p_wald, qe_p_lrt, tuple(notes))
+
+    if x.sum() == 0 or x.sum() == n.sum():
+        zero = x.sum() == 0
+        notes.append(f"every study has {'0' if zero else 'n'} events: the maximum-likelihood logit is "
+                     f"{'-' if zero else '+'}inf (pooled proportion {0 if zero else 1}); no SE, CI or τ² can be "
+                     "estimated")
+        return result(method, -np.inf if zero else np.inf, NAN, NAN, False, 0.0)  # sup of the likelihood is 1
+
+    mu_fe = float(np.log(p_fe / (1 - p_fe)))
+    se_fe = float(np.sqrt(1 / x.sum() + 1 / (n.sum() - x.sum())))  # glm: 1/√(Σ nᵢ p̂(1 − p̂))
+    if method == "FE" or k == 1:
+        if method == "ML":
+            notes.append("k = 1: τ² cannot be estimated; fixed-effect (τ² = 0) logistic fit returned "
+                         "(metafor's rma.glmm stops with an error)")
+        return result("FE", mu_fe, se_fe, 0.0, True, ll_fe)
+
+    lchoose = gammaln(n + 1) - gammaln(x + 1) - gammaln(n - x + 1)
+    nodes, logw = _gh(n_agq)
+
+    def ll(mu, tau):
+        return _loglik(mu, tau, x, n, lchoose, nodes, logw)
+
+    def best_mu(tau):
+        r = optimize.minimize_scalar(lambda m: -ll(m, tau), bounds=(mu_fe - 15, mu_fe + 15), method="bounded",
+                                     options={"xatol": XTOL, "maxiter": 500})
+        return float(r.x), -float(r.fun)
+
+    r = optimize.minimize_scalar(lambda t: -best_mu(t)[1], bounds=(0.0, TAU_MAX), method="bounded",
+                                 options={"xatol": XTOL, "maxiter": 500})
+    tau = float(r.x)
+    converged = bool(r.success)
+    mu, ll_hat = best_mu(tau)
+    mu, tau, ll_hat = _polish(ll, mu, tau, ll_hat)
+    if ll_fe >= ll_hat or tau < 1e-6:  # the profile is even in τ and flat at 0: take the boundary if it is as good
+        tau, mu, ll_hat = 0.0, mu_fe, ll_fe  # at τ = 0 the AGQ likelihood is exactly the binomial one
+    if tau > TAU_MAX * 0.999:
+        converged = False
+        notes.append(f"τ reached the search limit {TAU_MAX}: the fit did not converge")
+
+    if tau == 0.0:
+        notes.append("τ² estimated at the boundary 0: the GLMM reduces to the fixed-effect (common-proportion) "
+                     "logistic model")
+        se = se_fe  # the likelihood is even in τ, so the cross term vanishes: SE is the FE one
+    else:
+        H = _hessian(ll, mu, tau)
+        info = -H
+        if np.all(np.linalg.eigvalsh(info) > 0):
+            se = np.sqrt(np.linalg.inv(info)[0, 0])
+        else:
+            converged = False
+            se = 1 / np.sqrt(-H[0, 0])
+            notes.append("observed information not positive definite: SE conditional on τ̂ (as glmer's fallback)")
+    return result("ML", mu, float(se), tau**2, converged, ll_hat)
