@@ -234,9 +234,9 @@ class TrimFillResult:
         return self.res.estimate if self.res is not None else NAN
 
 
-def _metareg_slope(y: np.ndarray, v: np.ndarray, x: np.ndarray, method: str) -> float:
-    """Slope of ``rma.uni(yi, vi, mods=x, method=)``: τ² of the meta-regression by the same estimator, then
-    weighted least squares with w = 1/(v + τ²). Used only for its sign (metafor's choice of side)."""
+def _metareg(y: np.ndarray, v: np.ndarray, x: np.ndarray, method: str) -> tuple[float, float, float]:
+    """(intercept, slope, τ²) of ``rma.uni(yi, vi, mods=x, method=)``: τ² of the meta-regression by the same
+    estimator, then weighted least squares with w = 1/(v + τ²). trimfill uses the slope's sign for the side."""
     X = np.column_stack([np.ones(len(y)), x])
     k, p = X.shape
 
@@ -285,7 +285,7 @@ def _metareg_slope(y: np.ndarray, v: np.ndarray, x: np.ndarray, method: str) -> 
         raise ValueError(f"trim-and-fill side selection: unsupported method {method!r}")
     w, xtwx_inv, _ = parts(tau2)
     beta = xtwx_inv @ (X * w[:, None]).T @ y
-    return float(beta[1])
+    return float(beta[0]), float(beta[1]), float(tau2)
 
 
 def _with(es: EffectSizes, yi, vi, xi, ni, labels) -> EffectSizes:
@@ -323,7 +323,7 @@ def trimfill(res: MetaResult, estimator: str = "L0", side: str | None = None, fo
                               None)
 
     if side is None:
-        side = "right" if _metareg_slope(y_obs, v_obs, np.sqrt(v_obs), res.method) < 0 else "left"
+        side = "right" if _metareg(y_obs, v_obs, np.sqrt(v_obs), res.method)[1] < 0 else "left"
     sgn = -1.0 if side == "right" else 1.0
     ys = sgn * y_obs
     order = np.argsort(ys, kind="stable")  # R: sort(index.return=TRUE) is stable

@@ -171,7 +171,7 @@ def _execute(template: str, output: Path, params: dict, context: dict, digest: s
     nb = render_template(NOTEBOOKS_DIR / template, context)
     output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        rendered = Path(tmp) / template
+        rendered = Path(tmp) / Path(template).name
         nbformat.write(nb, rendered)
         executed = Path(tmp) / "executed.ipynb"
         try:
@@ -210,6 +210,9 @@ def _page_context(page: Page, params: dict, dataset) -> dict:
     context["min_k_bias"] = MIN_K_BIAS
     if "outcome" in params:
         from livingreview.results import outcome_subgroups
+        if params["outcome"] not in set(dataset.definitions["outcome"]):
+            raise BuildError(f"manifest page {page.output}: outcome {params['outcome']!r} is not defined in "
+                             f"outcome_definitions.csv")
         row = dataset.definitions.set_index("outcome").loc[params["outcome"]]
         subgroups = outcome_subgroups(dataset, params["outcome"])
         stem = Path(page.output).stem
@@ -365,7 +368,7 @@ def accept_baseline(pages, work: Path) -> None:
 
 def build(data_dir: Path = DATA_DIR, data_version: int | None = None, out: Path | None = None,
           jobs: int | None = None, force: bool = False, accept: bool = False, manifest: Path = MANIFEST,
-          log=print) -> Path:
+          build_dir: Path | None = None, log=print) -> Path:
     """The one command a review author runs. Returns the published HTML directory."""
     from livingreview.data import load_dataset
 
@@ -375,9 +378,10 @@ def build(data_dir: Path = DATA_DIR, data_version: int | None = None, out: Path 
                          f"(known: {sorted(dataset.versions['data_version'])})")
     pages = load_manifest(manifest)
     suffix = "" if data_version is None else f"-v{data_version}"
-    work = BUILD_DIR / f"work{suffix}"
-    src = BUILD_DIR / f"src{suffix}"
-    out = Path(out) if out else BUILD_DIR / f"html{suffix}"
+    base = Path(build_dir) if build_dir else BUILD_DIR
+    work = base / f"work{suffix}"
+    src = base / f"src{suffix}"
+    out = Path(out) if out else base / f"html{suffix}"
     jobs = jobs or os.cpu_count() or 1
     execute_pages(pages, Path(data_dir), data_version, dataset, work, jobs, force, log=log)
     stage_source(pages, work, src, Path(data_dir), dataset, data_version)

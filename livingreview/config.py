@@ -7,6 +7,7 @@ primary analysis is a one-line change that moves every page together.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
+import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -14,7 +15,8 @@ DATA_DIR = ROOT / "data"
 BOOK_DIR = ROOT / "book"
 NOTEBOOKS_DIR = ROOT / "notebooks"
 MANIFEST = ROOT / "manifest.yml"
-BUILD_DIR = ROOT / "_build"
+#: Where builds happen; LIVINGREVIEW_BUILD_DIR moves it (tests and parallel work use their own).
+BUILD_DIR = Path(os.environ.get("LIVINGREVIEW_BUILD_DIR", ROOT / "_build"))
 
 MEASURES = ("PR", "PLO", "PAS", "PFT")
 METHODS = ("FE", "DL", "REML", "PM", "ML")

@@ -1,0 +1,138 @@
+"""The build end to end: real and synthetic data, every page of the table of contents, atomic publishing.
+
+One real build is shared by the tests of this module (it takes about a minute and a half on two cores).
+"""
+
+from __future__ import annotations
+
+import html as htmllib
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from livingreview import report
+from livingreview.build import BuildError, build, load_manifest
+from livingreview.config import DATA_DIR, MANIFEST, PRIMARY, ROOT
+from livingreview.data import DataValidationError, load_dataset
+from livingreview.results import results_table
+
+SYNTHETIC = ROOT / "tests" / "fixtures" / "synthetic"
+
+
+def toc_files(node) -> list[str]:
+    out = []
+    if isinstance(node, dict):
+        if "file" in node:
+            out.append(node["file"])
+        if "root" in node:
+            out.append(node["root"])
+        for value in node.values():
+            if isinstance(value, (list, dict)):
+                out.extend(toc_files(value))
+    elif isinstance(node, list):
+        for item in node:
+            out.extend(toc_files(item))
+    return out
+
+
+@pytest.fixture(scope="session")
+def real_book(tmp_path_factory):
+    build_dir = tmp_path_factory.mktemp("build-real")
+    html = build(data_dir=DATA_DIR, build_dir=build_dir, jobs=2, log=lambda *a: None)
+    return build_dir, html
+
+
+def page_text(html: Path, doc: str) -> str:
+    return (html / f"{doc}.html").read_text(encoding="utf-8")
+
+
+def test_every_toc_page_is_built(real_book):
+    _, html = real_book
+    files = toc_files(yaml.safe_load((ROOT / "_toc.yml").read_text()))
+    assert len(files) > 30
+    missing = [f for f in files if not (html / f"{f}.html").is_file()]
+    assert missing == []
+
+
+def test_manifest_and_toc_agree():
+    files = set(toc_files(yaml.safe_load((ROOT / "_toc.yml").read_text())))
+    outputs = {str(Path(p.output).with_suffix("")) for p in load_manifest(MANIFEST)}
+    assert outputs <= files, f"manifest pages missing from _toc.yml: {sorted(outputs - files)}"
+
+
+def test_outcome_pages_show_forest_plot_and_the_computed_estimate(real_book):
+    _, html = real_book
+    table = results_table(load_dataset(DATA_DIR), PRIMARY)
+    overall = table[table["subgroup"] == "overall"].set_index("outcome")
+    pages = {p.parameters["outcome"]: Path(p.output).with_suffix("").as_posix()
+             for p in load_manifest(MANIFEST) if p.template == "outcome.ipynb"}
+    assert len(pages) == 10
+    for outcome, doc in pages.items():
+        text = htmllib.unescape(page_text(html, doc))
+        assert re.search(r'<img[^>]+alt="Forest plot of ', text), f"{doc}: no forest plot with alt text"
+        if outcome in overall.index:
+            row = overall.loc[outcome]
+            expected = f"{report.pct(row['estimate'])} (95% CI: {report.interval(row['ci_low'], row['ci_high'])}"
+            assert expected in text, f"{doc}: pooled estimate {expected} not on the page"
+
+
+def test_version_banner_on_every_page(real_book):
+    _, html = real_book
+    for doc in ["index", "results/overall-response", "methods/statistics"]:
+        assert "literature searched to" in page_text(html, doc)
+
+
+def test_downloads_are_published(real_book):
+    _, html = real_book
+    text = page_text(html, "downloads")
+    for name in ("outcomes.csv", "studies.csv", "pooled_estimates.csv"):
+        assert name in text
+    assert list(html.glob("_downloads/*/pooled_estimates.csv"))
+
+
+def test_bad_data_stops_the_build_and_keeps_the_last_good_book(real_book, tmp_path):
+    build_dir, html = real_book
+    before = html.resolve()
+    bad = tmp_path / "data"
+    shutil.copytree(DATA_DIR, bad)
+    lines = (bad / "outcomes.csv").read_text(encoding="utf-8").splitlines()
+    header = lines[0].split(",")
+    i = next(n for n, ln in enumerate(lines) if n and ln.split(",")[2].isdigit())
+    cells = lines[i].split(",")
+    cells[header.index("events")] = str(int(cells[header.index("total")]) + 5)
+    lines[i] = ",".join(cells)
+    (bad / "outcomes.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(DataValidationError) as err:
+        build(data_dir=bad, build_dir=build_dir, jobs=2, log=lambda *a: None)
+    assert f"outcomes.csv, line {i + 1}, column 'events'" in str(err.value)
+    assert html.resolve() == before and (html / "index.html").is_file()
+
+
+def test_failing_notebook_is_named_with_its_cell_and_the_book_is_kept(real_book, tmp_path):
+    build_dir, html = real_book
+    before = html.resolve()
+    template = tmp_path / "broken.ipynb"
+    shutil.copyfile(ROOT / "notebooks" / "quality.ipynb", template)
+    import nbformat
+    nb = nbformat.read(template, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell("raise RuntimeError('deliberate failure')"))
+    nbformat.write(nb, template)
+    manifest = tmp_path / "manifest.yml"
+    manifest.write_text(yaml.safe_dump({"pages": [{"template": str(template), "output": "results/broken.ipynb"}]}))
+    with pytest.raises(BuildError) as err:
+        build(data_dir=DATA_DIR, build_dir=build_dir, manifest=manifest, jobs=1, log=lambda *a: None)
+    message = str(err.value)
+    assert "book/results/broken.ipynb" in message and "RuntimeError: deliberate failure" in message
+    assert "cell" in message
+    assert html.resolve() == before and (html / "index.html").is_file()
+
+
+def test_synthetic_dataset_builds(tmp_path):
+    html = build(data_dir=SYNTHETIC, build_dir=tmp_path / "build", jobs=2, log=lambda *a: None)
+    text = page_text(html, "results/overall-response")
+    assert "Forest plot of " in text
+    # an outcome with no study in the synthetic data still gets a page that says so
+    assert "No study in the dataset reports" in page_text(html, "results/relapse")
