@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from livingreview.bias import _kendall_tau_b, _metareg_slope, _pkendall, begg_test, egger_test, trimfill
+from livingreview.bias import _kendall_tau_b, _metareg, _pkendall, begg_test, egger_test, trimfill
 from livingreview.effects import escalc
 from livingreview.model import rma
 
@@ -211,10 +211,10 @@ def test_metareg_slope_matches_weighted_least_squares(method):
     """The side-choosing meta-regression: WLS slope with the estimator's τ² (FE: ordinary WLS)."""
     res = fit()
     y, v = res.es.yi, res.es.vi
-    slope = _metareg_slope(y, v, np.sqrt(v), method)
+    _, slope, tau2 = _metareg(y, v, np.sqrt(v), method)
     if method == "FE":
         X = np.column_stack([np.ones_like(y), np.sqrt(v)])
         W = np.diag(1 / v)
         ref = np.linalg.solve(X.T @ W @ X, X.T @ W @ y)[1]
-        assert slope == pytest.approx(ref, rel=TOL)
-    assert slope > 0
+        assert slope == pytest.approx(ref, rel=TOL) and tau2 == 0
+    assert slope > 0 and tau2 >= 0

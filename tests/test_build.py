@@ -38,13 +38,6 @@ def toc_files(node) -> list[str]:
     return out
 
 
-@pytest.fixture(scope="session")
-def real_book(tmp_path_factory):
-    build_dir = tmp_path_factory.mktemp("build-real")
-    html = build(data_dir=DATA_DIR, build_dir=build_dir, jobs=2, log=lambda *a: None)
-    return build_dir, html
-
-
 def page_text(html: Path, doc: str) -> str:
     return (html / f"{doc}.html").read_text(encoding="utf-8")
 

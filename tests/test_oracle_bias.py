@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from livingreview.bias import begg_test, egger_test, trimfill
+from livingreview.bias import _metareg, begg_test, egger_test, trimfill
 from livingreview.effects import escalc
 from livingreview.glmm import rma_glmm
 from livingreview.model import rma
@@ -79,6 +79,15 @@ def test_begg(name, b):
     assert r.ties == g["ties"] and r.exact == (not g["ties"])
     close(r.tau, g["tau"], "tau")
     close(r.pval, g["pval"], "pval")
+
+
+@pytest.mark.parametrize("name,b", bias_cases())
+def test_trimfill_side_regression(name, b):
+    """The meta-regression on sqrt(vi) whose slope sign picks the side (rma(yi, vi, mods=~sqrt(vi)))."""
+    res = fitted(name, b)
+    got = _metareg(res.es.yi, res.es.vi, np.sqrt(res.es.vi), res.method)
+    for value, key in zip(got, ("intercept", "slope", "tau2")):
+        close(value, b["side_regression"][key], f"side regression {key}")
 
 
 @pytest.mark.parametrize("name,b", bias_cases())

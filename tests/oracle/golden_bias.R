@@ -107,9 +107,12 @@ bias_block <- function(xi, ni, measure, method) {
     L0_left = trimfill(res, estimator = "L0", side = "left", control = ctrl),
     L0_right = trimfill(res, estimator = "L0", side = "right", control = ctrl)
   )
+  side_fit <- rma(yi, vi, mods = ~ sqrt(vi), data = es, method = method, control = ctrl)  # trimfill's side rule
   list(measure = measure, method = method,
        yi = arr(es$yi), vi = arr(es$vi), ni_attr = arr(attr(es$yi, "ni")),
        rma = list(estimate = num(res$beta), se = num(res$se), tau2 = num(res$tau2)),
+       side_regression = list(intercept = num(side_fit$beta[1]), slope = num(side_fit$beta[2]),
+                              tau2 = num(side_fit$tau2)),
        regtest = reg_out(regtest(res, model = "lm", predictor = "sei")),
        regtest_sqrtninv = reg_out(regtest(res, model = "lm", predictor = "sqrtninv")),
        ranktest = list(tau = num(rk$tau), pval = num(rk$pval), ties = ties),
