@@ -18,10 +18,10 @@ MANIFEST = ROOT / "manifest.yml"
 #: Where builds happen; LIVINGREVIEW_BUILD_DIR moves it (tests and parallel work use their own).
 BUILD_DIR = Path(os.environ.get("LIVINGREVIEW_BUILD_DIR", ROOT / "_build"))
 
-MEASURES = ("PR", "PLO", "PAS", "PFT")
-METHODS = ("FE", "DL", "REML", "PM", "ML")
-TESTS = ("z", "t", "knha", "adhoc")
-PI_DISTS = ("z", "t1", "t2")
+# The engine's own option lists (one place each), re-exported for the command line and the notebooks.
+from livingreview.data import DISEASE_STATUSES, REGIMENS  # noqa: E402
+from livingreview.effects import MEASURES  # noqa: E402
+from livingreview.model import METHODS, PI_DISTS, TESTS  # noqa: E402
 
 #: The subgrouping columns of ``data/studies.csv`` the paper's forest plots use, with their display names.
 SUBGROUPS = {
@@ -30,15 +30,7 @@ SUBGROUPS = {
 }
 
 #: Levels of each subgrouping column, in the order the book shows them.
-SUBGROUP_LEVELS = {
-    "regimen": (
-        "InO monotherapy",
-        "InO + chemotherapy",
-        "InO + blinatumomab",
-        "InO + chemotherapy ± blinatumomab",
-    ),
-    "disease_status": ("newly diagnosed", "relapsed/refractory"),
-}
+SUBGROUP_LEVELS = {"regimen": REGIMENS, "disease_status": DISEASE_STATUSES}
 
 #: Egger, Begg and trim-and-fill are run only with at least this many studies (Cochrane Handbook §13.3.5.4).
 MIN_K_BIAS = 10

@@ -164,3 +164,22 @@ def back_transform(measure: str, values, ni=None) -> np.ndarray:
             raise ValueError("PFT back-transform needs the study sample sizes ni (harmonic mean, transf.ipft.hm)")
         return ipft_hm(t, ni)
     raise ValueError(f"unknown measure {measure!r}; choose one of {MEASURES}")
+
+
+def study_intervals(es: EffectSizes, level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each study's proportion and Wald CI on the 0–1 scale: back-transform of yᵢ and yᵢ ± z·√vᵢ.
+
+    Every study is back-transformed with its own n (for PFT, Miller's inverse with nᵢ — what metafor's
+    ``forest(res, transf=transf.ipft.hm, targs=list(ni=dat$ni))`` does row by row for a single study).
+    """
+    from scipy.stats import norm
+
+    z = norm.ppf(1 - (1 - level) / 2)
+    half = z * np.sqrt(es.vi)
+
+    def per_study(values):
+        if es.measure != "PFT":
+            return np.asarray(back_transform(es.measure, values, ni=es.ni), dtype=float)
+        return np.array([back_transform("PFT", np.array([v]), ni=np.array([n]))[0] for v, n in zip(values, es.ni)])
+
+    return per_study(es.yi), per_study(es.yi - half), per_study(es.yi + half)

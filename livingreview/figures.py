@@ -14,7 +14,6 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyBboxPatch
 
-from livingreview.effects import back_transform
 
 
 def png_bytes(fig: Figure, dpi: int = 100) -> bytes:
@@ -22,21 +21,6 @@ def png_bytes(fig: Figure, dpi: int = 100) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None}, bbox_inches="tight")
     return buf.getvalue()
-
-
-def study_intervals(res, level: float | None = None):
-    """Each study's proportion and CI: yᵢ ± z·√vᵢ back-transformed (PFT with the study's own n)."""
-    from scipy.stats import norm
-    es = res.es
-    z = norm.ppf(1 - (1 - (level or res.level)) / 2)
-    half = z * np.sqrt(es.vi)
-    out = []
-    for values in (es.yi, es.yi - half, es.yi + half):
-        if es.measure == "PFT":
-            out.append(np.array([back_transform("PFT", [v], ni=[n])[0] for v, n in zip(values, es.ni)]))
-        else:
-            out.append(back_transform(es.measure, values, ni=es.ni))
-    return tuple(out)
 
 
 def message_figure(text: str) -> Figure:

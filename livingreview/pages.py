@@ -18,6 +18,7 @@ import pandas as pd
 from IPython.display import HTML, Image, Markdown
 
 from livingreview import figures, plots, report
+from livingreview.effects import study_intervals
 from livingreview.config import MIN_K_BIAS, PRIMARY, ROOT, SENSITIVITY_SPECS, SUBGROUPS, Spec
 from livingreview.results import OutcomeAnalysis, analyse_outcome, analysis_rows
 
@@ -28,12 +29,26 @@ def spec_from(measure=None, method=None, test=None, pi_dist=None) -> Spec:
     return PRIMARY.with_(**changes)
 
 
-@lru_cache(maxsize=4)
 def dataset(data_dir: str = "data"):
-    """The validated dataset; a relative ``data_dir`` is taken from the repository root (notebooks run anywhere)."""
+    """The validated dataset; a relative ``data_dir`` is taken from the repository root (notebooks run anywhere).
+
+    ``LIVINGREVIEW_DATA_DIR`` (absolute, or relative to the repository root), if set, stands in for the repository's
+    own ``data`` — the ``data_dir`` injected into the committed notebooks — so ``tests/test_regression.py`` can point
+    the baseline notebooks at a modified copy of the dataset without touching them.
+    """
+    import os
+
     from livingreview.data import load_dataset
     path = Path(data_dir)
-    return load_dataset(path if path.is_absolute() else ROOT / path)
+    if path == Path("data") and os.environ.get("LIVINGREVIEW_DATA_DIR"):
+        path = Path(os.environ["LIVINGREVIEW_DATA_DIR"])
+    key = str(path if path.is_absolute() else ROOT / path)
+    cache = dataset.__dict__.setdefault("cache", {})  # keyed by the resolved path, so an override is never stale
+    if key not in cache:
+        if len(cache) >= 4:
+            cache.pop(next(iter(cache)))
+        cache[key] = load_dataset(Path(key))
+    return cache[key]
 
 
 def glue_figure(name: str, plot) -> None:
@@ -86,7 +101,7 @@ class OutcomePage:
         a = self.analysis
         if a.overall is None:
             return HTML("<p>No study reports this outcome.</p>")
-        est, lo, hi = figures.study_intervals(a.overall)
+        est, lo, hi = study_intervals(a.overall.es, a.overall.level)
         prov = self.outcomes.set_index("study_id")
         table = pd.DataFrame({
             "Study": a.studies["display_label"],

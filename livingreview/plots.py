@@ -26,7 +26,7 @@ from matplotlib.patches import Polygon
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 from matplotlib.transforms import ScaledTranslation, blended_transform_factory
 
-from .effects import back_transform
+from .effects import study_intervals
 
 __all__ = [
     "ForestPlot",
@@ -133,12 +133,6 @@ def _level_label(level: float) -> str:
     return f"{_level_fraction(level) * 100:g}%"
 
 
-def _study_proportions(measure: str, values: np.ndarray, ni: np.ndarray) -> np.ndarray:
-    """Back-transform one value per study, each with its own n (PFT: Miller inverse with the study's n_i)."""
-    out = [float(np.asarray(back_transform(measure, np.array([v]), ni=float(n)))[0]) for v, n in zip(values, ni)]
-    return np.asarray(out, dtype=float)
-
-
 def _fmt_prop(p: float, percent: bool) -> str:
     if p is None or not np.isfinite(p):
         return "NA"
@@ -222,12 +216,8 @@ DATA_KINDS = ("study", "subgroup_pooled", "overall_pooled", "prediction")
 def _study_rows(res: Any, group: str | None, new_studies: frozenset[str], weights: bool = True) -> list[_Row]:
     """One row per study of a fitted model; CI = back-transform of yi ± z·sqrt(vi)."""
     es = res.es
-    yi, vi = np.asarray(es.yi, float), np.asarray(es.vi, float)
-    ni = np.asarray(es.ni, float)
-    z = _z(res.level)
-    est = _study_proportions(es.measure, yi, ni)
-    lo = _study_proportions(es.measure, yi - z * np.sqrt(vi), ni)
-    hi = _study_proportions(es.measure, yi + z * np.sqrt(vi), ni)
+    est, lo, hi = study_intervals(es, _level_fraction(res.level))
+    yi = np.asarray(es.yi, float)
     w = np.asarray(res.weights, float) if weights else np.full(len(yi), np.nan)
     labels = [str(x) for x in es.labels]
     return [
