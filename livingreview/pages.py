@@ -367,7 +367,12 @@ class QualityPage:
         return html(self._scores("modified Jadad").reset_index(names="Study"))
 
     def minors_table(self) -> HTML:
-        return html(self._scores("MINORS").reset_index(names="Study"))
+        """Items as numerals I–VIII (the paper's Table 1B), with their meaning in the caption."""
+        scores = self._scores("MINORS", by="item").reset_index(names="Study")
+        q = self.ds.quality
+        legend = q[(q["scale"] == "MINORS") & (q["item"] != "total")].drop_duplicates("item")
+        caption = "; ".join(f"{i}: {lab}" for i, lab in zip(legend["item"], legend["item_label"]))
+        return html(scores, caption=caption)
 
     def traffic_light(self):
         scores = self._scores("MINORS", by="item")
@@ -404,7 +409,7 @@ class AdverseEventsPage:
                     r = by.loc[key]
                     line[f"{name}: k"] = int(r["k"])
                     line[f"{name}: % (95% CI)"] = f"{report.pct(r['estimate'])} ({report.interval(r['ci_low'], r['ci_high'])})"
-                    line[f"{name}: I²"] = "NA" if math.isnan(r["i2"]) else f"{r['i2']:.1f}%"
+                    line[f"{name}: I²"] = "—" if r["k"] < 2 or math.isnan(r["i2"]) else f"{r['i2']:.1f}%"
                 else:
                     line[f"{name}: k"] = 0
                     line[f"{name}: % (95% CI)"] = "no data"
@@ -445,17 +450,16 @@ class DiscussionPage:
         glue("coverage_sentence", Markdown(self.coverage_sentence()), display=False)
 
     def coverage_sentence(self) -> str:
+        """How much of the paper's evidence (version 1) the dataset can trace to a source."""
         d = self.ds.definitions.dropna(subset=["paper_k"])
-        overall = self.rows[self.rows["subgroup"] == "overall"].set_index("outcome")
-        have = sum(int(overall.loc[o, "k"]) if o in overall.index else 0 for o in d["outcome"])
+        have = sum(len(self.ds.pooling_table(o, data_version=1)) for o in d["outcome"])
         want = int(d["paper_k"].sum())
-        s = self.ds.studies
-        s = s if self.data_version is None else s[s["data_version"] <= self.data_version]
-        missing = int((s["identification"] == "not identified").sum())
+        v1 = self.ds.studies[self.ds.studies["data_version"] == 1]
+        missing = int((v1["identification"] == "not identified").sum())
         return (f"The paper pooled {want} study–outcome results for its ten main outcomes; this dataset can trace "
-                f"{have} of them to a source. {missing} of the included studies could not be identified from the "
-                f"paper's text, so their results are missing, and where the paper's k is larger than ours the "
-                f"estimates are not directly comparable.")
+                f"{have} of them to a source. {missing} of its {len(v1)} included studies could not be identified "
+                f"from the paper's text, so their results are missing, and where the paper's k is larger than ours "
+                f"the estimates are not directly comparable.")
 
 
 def discussion_page(data_dir="data", data_version=None, measure=None, method=None, test=None, pi_dist=None,
