@@ -41,6 +41,25 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="re-execute every notebook even if its inputs are unchanged")
     p.add_argument("--accept", action="store_true",
                    help="accept the executed notebooks as the new regression baseline in book/ (nbval compares against it)")
+
+    p = sub.add_parser(
+        "run", help="execute one notebook (an outcome page or a methods-primer chapter) with your own parameters",
+        description="Execute one notebook template with your own parameters, as the build does, and print where the "
+                    "executed notebook and its HTML copy are. hartung_knapp=true means test=knha, "
+                    "hartung_knapp=adhoc means test=adhoc, hartung_knapp=false means test=z.",
+        epilog="example: python -m livingreview run vod --param measure=PFT --param method=DL --param hartung_knapp=true")
+    p.add_argument("outcome", nargs="?", default=None, metavar="OUTCOME",
+                   help="outcome id from outcome_definitions.csv (e.g. vod); default: the template's own")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="a template parameter, e.g. measure=PLO, method=REML, hartung_knapp=true (repeatable)")
+    p.add_argument("--template", default="outcome",
+                   help="template in notebooks/ (e.g. outcome, bias, sensitivity, primer_transformations; "
+                        "default %(default)s)")
+    p.add_argument("--out", type=Path, default=None, help="write the notebook here (default _build/run/)")
+    p.add_argument("--data", type=Path, default=DATA_DIR)
+    p.add_argument("--data-version", type=int, default=None, help="use an earlier data version (default: latest)")
+    p.add_argument("--no-html", action="store_true", help="do not write the HTML copy")
+    p.add_argument("--list", action="store_true", help="list the template's parameters and their defaults, then stop")
     return parser
 
 
@@ -82,4 +101,35 @@ def main(argv=None) -> int:
             return 1
         print(f"Book built: open {out / 'index.html'}")
         return 0
+
+    if args.command == "run":
+        return _run(args)
     return 2
+
+
+def _run(args) -> int:
+    """Exit 0 on success, 2 for an invalid request (unknown template, parameter or value), 1 if execution failed."""
+    from livingreview.build import BuildError
+    from livingreview.data import DataValidationError
+    from livingreview.run import RunError, describe_parameters, run
+
+    try:
+        if args.list:
+            print(describe_parameters(args.template))
+            return 0
+        result = run(template=args.template, outcome=args.outcome, pairs=args.param, out_dir=args.out,
+                     data_dir=args.data, data_version=args.data_version, html=not args.no_html,
+                     log=lambda msg: print(msg, file=sys.stderr))
+    except RunError as err:
+        print(f"python -m livingreview run: error: {err}", file=sys.stderr)
+        return 2
+    except DataValidationError as err:
+        print(f"The dataset is invalid:\n{err}", file=sys.stderr)
+        return 1
+    except BuildError as err:
+        print(f"Execution failed: {err}", file=sys.stderr)
+        return 1
+    print(f"Executed notebook: {result.notebook}")
+    if result.html is not None:
+        print(f"HTML copy: {result.html}")
+    return 0

@@ -1,0 +1,361 @@
+"""``python -m livingreview run``: execute one notebook template with a learner's own parameters.
+
+The book executes every template with the primary analysis; ``run`` executes one of them — an outcome page, its
+bias or sensitivity page, or a methods-primer chapter — with the parameters a learner chooses, exactly as the
+build does (the same rendering, parameters and tidying, imported from :mod:`livingreview.build`), and writes the
+executed notebook and a self-contained HTML copy to a directory of its own::
+
+    python -m livingreview run vod --param measure=PFT --param method=DL
+    python -m livingreview run overall_response --template primer_small_study_effects --param n_sims=200
+
+Parameters are validated before anything is executed: a name the template does not have, or a value that is not
+allowed (outcome ids from ``outcome_definitions.csv``; measure, method, test and pi_dist from
+:mod:`livingreview.config`; otherwise the type of the template's default), is refused with the valid choices.
+``hartung_knapp=true`` is a shorthand for ``test=knha`` (Hartung–Knapp–Sidik–Jonkman), ``hartung_knapp=adhoc``
+for ``test=adhoc`` (never narrower than Wald) and ``hartung_knapp=false`` for ``test=z``.
+"""
+
+from __future__ import annotations
+
+import ast
+import html as _html
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from livingreview.build import (BuildError, Page, _page_context, inputs_hash, package_hash, page_parameters,
+                                render_template, tidy_executed)
+from livingreview.config import BUILD_DIR, MEASURES, METHODS, NOTEBOOKS_DIR, PI_DISTS, ROOT, SUBGROUPS, TESTS
+
+#: Parameters set by the command's own options, not by --param.
+RESERVED = {"data_dir": "--data", "data_version": "--data-version"}
+HARTUNG_KNAPP = {"true": "knha", "yes": "knha", "on": "knha", "knha": "knha", "adhoc": "adhoc",
+                 "false": "z", "no": "z", "off": "z"}
+BOOLEANS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
+
+
+class RunError(ValueError):
+    """The learner's request cannot be run (unknown template, parameter or value); the message lists the valid ones."""
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    default: object
+    help: str
+
+
+@dataclass(frozen=True)
+class RunResult:
+    notebook: Path
+    html: Path | None
+    parameters: dict
+
+
+def templates() -> list[str]:
+    return sorted(p.stem for p in NOTEBOOKS_DIR.glob("*.ipynb"))
+
+
+def resolve_template(name: str) -> Path:
+    stem = Path(name).name.removesuffix(".ipynb")
+    path = NOTEBOOKS_DIR / f"{stem}.ipynb"
+    if not path.is_file():
+        raise RunError(f"unknown template {name!r}; valid templates: {', '.join(templates())}")
+    return path
+
+
+def template_parameters(path: Path) -> dict[str, Parameter]:
+    """The assignments of the template's cell tagged ``parameters`` (name → default, trailing comment as help).
+
+    Parsed with :mod:`ast`, not papermill's inspector, which drops lines whose comment contains '='."""
+    nb = nbformat.read(path, as_version=4)
+    cell = next((c for c in nb.cells if "parameters" in c.metadata.get("tags", [])), None)
+    if cell is None:
+        raise RunError(f"template {path.name} has no cell tagged 'parameters': it cannot be re-run with parameters")
+    lines = cell.source.splitlines()
+    out = {}
+    for node in ast.parse(cell.source).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            try:
+                default = ast.literal_eval(node.value)
+            except ValueError:
+                default = None
+            line = lines[node.lineno - 1]
+            comment = line.split("#", 1)[1].strip() if "#" in line[node.value.end_col_offset:] else ""
+            out[node.targets[0].id] = Parameter(node.targets[0].id, default, comment)
+    return out
+
+
+def _choice(name: str, value: str, allowed, fold=str.upper) -> str:
+    lookup = {fold(a): a for a in allowed}
+    if fold(value) not in lookup:
+        raise RunError(f"invalid value {value!r} for {name}; valid values: {', '.join(allowed)}")
+    return lookup[fold(value)]
+
+
+def _typed(param: Parameter, value: str):
+    """Parse a value as the type of the template's default (bool, int, float, list/tuple, str)."""
+    default = param.default
+    text = value.strip()
+    if isinstance(default, bool):
+        if text.lower() not in BOOLEANS:
+            raise RunError(f"invalid value {value!r} for {param.name}; valid values: true, false")
+        return BOOLEANS[text.lower()]
+    if isinstance(default, int):
+        try:
+            return int(text)
+        except ValueError:
+            raise RunError(f"invalid value {value!r} for {param.name}: an integer is required "
+                           f"(default {default!r})") from None
+    if isinstance(default, float):
+        try:
+            return float(text)
+        except ValueError:
+            raise RunError(f"invalid value {value!r} for {param.name}: a number is required "
+                           f"(default {default!r})") from None
+    if isinstance(default, (list, tuple)):
+        try:
+            parsed = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            parsed = None
+        if isinstance(parsed, (int, float)):
+            parsed = [parsed]
+        if not isinstance(parsed, (list, tuple)) or not all(isinstance(v, (int, float)) for v in parsed):
+            raise RunError(f"invalid value {value!r} for {param.name}: a list of numbers such as "
+                           f"{list(default)!r} is required")
+        return list(parsed)
+    if isinstance(default, str):
+        return text
+    try:  # default None and not one of the known analysis parameters: a Python literal, else a string
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def parse_parameters(pairs, template: Path, outcome: str | None, dataset) -> dict:
+    """``["name=value", ...]`` (and the positional outcome) → validated parameters for ``template``."""
+    params = template_parameters(template)
+    valid = [n for n in params if n not in RESERVED]
+    if "test" in params:
+        valid.append("hartung_knapp")
+    outcomes = list(dataset.definitions["outcome"])
+    out: dict = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise RunError(f"--param {pair!r}: write NAME=VALUE; valid names for {template.stem}: {', '.join(valid)}")
+        name, value = (s.strip() for s in pair.split("=", 1))
+        name = name.replace("-", "_")
+        if name in RESERVED:
+            raise RunError(f"--param {name}: use the option {RESERVED[name]} instead")
+        if name not in valid:
+            raise RunError(f"unknown parameter {name!r} for template {template.stem}; valid parameters: "
+                           f"{', '.join(valid)}")
+        if name == "hartung_knapp":
+            test = HARTUNG_KNAPP.get(value.lower())
+            if test is None:
+                raise RunError(f"invalid value {value!r} for hartung_knapp; valid values: true (test=knha), "
+                               f"adhoc (test=adhoc), false (test=z)")
+            if out.get("test", test) != test:
+                raise RunError(f"hartung_knapp={value} contradicts test={out['test']}")
+            out["test"] = test
+        elif name == "measure":
+            out[name] = _choice(name, value, MEASURES)
+        elif name == "method":
+            out[name] = _choice(name, value, METHODS)
+        elif name == "test":
+            choice = _choice(name, value, TESTS, fold=str.lower)
+            if out.get("test", choice) != choice:
+                raise RunError(f"test={value} contradicts hartung_knapp (test={out['test']})")
+            out[name] = choice
+        elif name == "pi_dist":
+            out[name] = _choice(name, value, PI_DISTS, fold=str.lower)
+        elif name == "outcome":
+            out[name] = _choice(name, value, outcomes, fold=str.lower)
+        elif name == "subgroup":
+            out[name] = _choice(name, value, list(SUBGROUPS), fold=str.lower)
+        else:
+            out[name] = _typed(params[name], value)
+    if outcome is not None:
+        if "outcome" not in params:
+            raise RunError(f"template {template.stem} has no outcome parameter; leave OUTCOME out "
+                           f"(its parameters: {', '.join(valid)})")
+        chosen = _choice("OUTCOME", outcome, outcomes, fold=str.lower)
+        if out.get("outcome", chosen) != chosen:
+            raise RunError(f"OUTCOME {outcome!r} contradicts --param outcome={out['outcome']}")
+        out["outcome"] = chosen
+    elif "outcome" in params and "outcome" not in out:
+        out["outcome"] = params["outcome"].default  # the template's default, so its page titles can be filled
+    return out
+
+
+def _slug(template: Path, params: dict) -> str:
+    parts = [template.stem] + ([params["outcome"]] if "outcome" in params else [])
+    parts += [f"{k}-{params[k]}" for k in sorted(params) if k != "outcome"]
+    text = "-".join(str(p) for p in parts)
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", text)[:150]
+
+
+def run(template: str = "outcome", outcome: str | None = None, pairs=(), out_dir: Path | None = None,
+        data_dir: Path | None = None, data_version: int | None = None, html: bool = True, log=print) -> RunResult:
+    """Validate, render, execute (papermill), tidy and write one notebook; optionally an HTML copy."""
+    import logging
+
+    import papermill
+
+    from livingreview.config import DATA_DIR
+    from livingreview.data import load_dataset
+
+    data_dir = Path(data_dir) if data_dir else DATA_DIR
+    path = resolve_template(template)
+    dataset = load_dataset(data_dir)
+    if data_version is not None and data_version not in set(dataset.versions["data_version"]):
+        raise RunError(f"--data-version {data_version}: not in versions.csv "
+                       f"(valid: {', '.join(str(v) for v in sorted(dataset.versions['data_version']))})")
+    chosen = parse_parameters(pairs, path, outcome, dataset)
+    out_dir = Path(out_dir) if out_dir else BUILD_DIR / "run"
+    name = _slug(path, chosen)
+    page = Page(template=path.name, output=f"{name}.ipynb", parameters=dict(chosen))
+    params = page_parameters(page, data_dir, data_version)
+    try:
+        context = _page_context(page, params, dataset)
+        nb = render_template(path, context)
+    except BuildError as err:
+        raise RunError(str(err)) from None
+    digest = inputs_hash(page, params, data_dir, package_hash())
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / f"{name}.ipynb"
+    rendered = out_dir / f".{name}.rendered.ipynb"
+    nbformat.write(nb, rendered)
+    logging.getLogger("papermill").setLevel(logging.ERROR)
+    log(f"executing notebooks/{path.name} with {', '.join(f'{k}={v!r}' for k, v in chosen.items()) or 'its defaults'}")
+    try:
+        papermill.execute_notebook(str(rendered), str(target), parameters=params, cwd=str(ROOT),
+                                   progress_bar=False, log_output=False, kernel_name="python3")
+    except papermill.PapermillExecutionError as err:
+        source = (err.source or "").strip().splitlines()
+        first = source[0] if source else ""
+        raise BuildError(f"notebooks/{path.name}: cell {err.exec_count} (`{first[:80]}`) raised "
+                         f"{err.ename}: {err.evalue} (the partly executed notebook is {target})") from None
+    finally:
+        rendered.unlink(missing_ok=True)
+    result = tidy_executed(nbformat.read(target, as_version=4), digest)
+    for cell in result.cells:  # papermill gives the injected cell a random id (until build.tidy_executed fixes it)
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            cell.id = "injected-parameters"
+    nbformat.write(result, target)
+    page_html = None
+    if html:
+        page_html = target.with_suffix(".html")
+        page_html.write_text(notebook_html(result, title=name), encoding="utf-8")
+    return RunResult(target, page_html, params)
+
+
+# --------------------------------------------------------------------------------- a readable HTML copy
+
+GLUE_ROLE = re.compile(r"\{glue(?::(text|md|any))?\}`([^`]+)`")
+GLUE_FIGURE = re.compile(r"```\{glue:figure\}\s+(\S+)\n(.*?)```", re.S)
+DROPDOWN = re.compile(r"```\{(?:dropdown|toggle)\}\s*(.*?)\n(.*?)```", re.S)
+RECORD = "application/papermill.record/"
+
+
+def glued_outputs(nb) -> dict[str, dict]:
+    """name → mime bundle of every value the notebook glued (myst-nb's ``glue``)."""
+    found = {}
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            name = output.get("metadata", {}).get("scrapbook", {}).get("name")
+            if name:
+                found[name] = {k.removeprefix(RECORD): v for k, v in output.get("data", {}).items()}
+    return found
+
+
+def resolve_glue(markdown: str, glued: dict[str, dict]) -> str:
+    """Replace myst-nb glue roles, glue figures and dropdowns by plain Markdown, as the book would show them."""
+    from myst_nb.core.variables import format_plain_text
+
+    def figure(match):
+        key, body = match.group(1), match.group(2)
+        alt = next((ln.split(":alt:", 1)[1].strip() for ln in body.splitlines() if ln.startswith(":alt:")), key)
+        caption = "\n".join(ln for ln in body.splitlines() if not ln.startswith(":")).strip()
+        png = glued.get(key, {}).get("image/png")
+        image = f"![{alt}](data:image/png;base64,{png})" if png else f"*(figure {key} not found)*"
+        return f"{image}\n\n*{caption}*\n"
+
+    def dropdown(match):
+        return f"**{match.group(1).strip() or 'Answer'}:** {match.group(2).strip()}\n"
+
+    def role(match):
+        kind, spec = match.group(1) or "any", match.group(2)
+        key, _, fmt = spec.partition(":")
+        bundle = glued.get(key)
+        if bundle is None:
+            return f"*({key}?)*"
+        if kind == "md" or (kind == "any" and "text/markdown" in bundle):
+            return bundle.get("text/markdown", bundle.get("text/plain", ""))
+        return format_plain_text(bundle.get("text/plain", ""), fmt or "s")
+
+    text = GLUE_FIGURE.sub(figure, markdown)
+    text = GLUE_ROLE.sub(role, text)
+    return DROPDOWN.sub(dropdown, text)
+
+
+def notebook_html(nb, title: str) -> str:
+    """A self-contained HTML page of an executed notebook: Markdown with glue resolved, code, and its outputs.
+
+    nbconvert is not a dependency of the project, so the page is rendered with markdown-it-py (which the book's
+    MyST parser already needs)."""
+    from markdown_it import MarkdownIt
+    md = MarkdownIt("commonmark", {"html": True}).enable("table")
+    glued = glued_outputs(nb)
+    parts = []
+    for cell in nb.cells:
+        tags = set(cell.metadata.get("tags", []))
+        if cell.cell_type == "markdown":
+            parts.append(md.render(resolve_glue(cell.source, glued)))
+            continue
+        if cell.cell_type != "code" or "remove-cell" in tags:
+            continue
+        label = "parameters" if "injected-parameters" in tags else "code"
+        parts.append(f'<details class="code"><summary>{label}</summary><pre>{_html.escape(cell.source)}</pre>'
+                     f"</details>")
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if output.get("metadata", {}).get("scrapbook"):
+                continue
+            if "text/html" in data:
+                parts.append(data["text/html"])
+            elif "image/png" in data:
+                parts.append(f'<img alt="output" src="data:image/png;base64,{data["image/png"]}">')
+            elif "text/markdown" in data:
+                parts.append(md.render(data["text/markdown"]))
+            elif "text/plain" in data:
+                parts.append(f"<pre>{_html.escape(data['text/plain'])}</pre>")
+            elif output.get("output_type") == "stream":
+                parts.append(f"<pre>{_html.escape(output.get('text', ''))}</pre>")
+    style = ("body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;line-height:1.5}"
+             "table{border-collapse:collapse;font-size:.9rem}td,th{border:1px solid #ccc;padding:.2rem .5rem}"
+             "img{max-width:100%}details.code{color:#555;font-size:.85rem}pre{background:#f6f8fa;padding:.5rem;"
+             "overflow-x:auto}")
+    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{_html.escape(title)}</title>"
+            f"<style>{style}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n")
+
+
+def describe_parameters(template: str) -> str:
+    """The template's parameters with their defaults and help, for ``run --template NAME --list``."""
+    path = resolve_template(template)
+    params = template_parameters(path)
+    lines = [f"Parameters of notebooks/{path.name} (None = the book's primary analysis):"]
+    for p in params.values():
+        if p.name in RESERVED:
+            continue
+        lines.append(f"  {p.name} = {p.default!r}" + (f"  # {p.help}" if p.help else ""))
+    if "test" in params:
+        lines.append("  hartung_knapp = true | adhoc | false  # shorthand for test=knha | adhoc | z")
+    lines.append(f"  (data_dir and data_version: the options {', '.join(RESERVED.values())})")
+    return "\n".join(lines)
+
+
+__all__ = ["RunError", "RunResult", "run", "parse_parameters", "template_parameters", "templates",
+           "resolve_template", "notebook_html", "resolve_glue", "glued_outputs", "describe_parameters"]
