@@ -187,7 +187,8 @@ def rma_glmm(xi, ni, labels=None, level: float = 0.95, n_agq: int = 7, method: s
             yl = np.log(x[inner] / (n[inner] - x[inner]))
         qe_wald = float(np.sum(w * (yl - np.sum(w * yl) / np.sum(w)) ** 2)) if inner.sum() > 1 else 0.0
         if not inner.all():
-            notes.append(f"{int((~inner).sum())} study/studies with 0 or n events: no information in the Wald "
+            m = int((~inner).sum())
+            notes.append(f"{m} {'study' if m == 1 else 'studies'} with 0 or n events: no information in the Wald "
                          "heterogeneity test (glm's saturated fit gives them near-infinite variance)")
         qe_p_wald, qe_p_lrt = float(stats.chi2.sf(qe_wald, qe_df)), float(stats.chi2.sf(qe_lrt, qe_df))
         wv = 1 / es.vi

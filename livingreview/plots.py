@@ -375,7 +375,7 @@ def _columns(rows: list[_Row], show_counts: bool, show_weights: bool, percent: b
 
 
 def _display_label(row: _Row) -> str:
-    return f"{row.label}  (new)" if row.new else row.label
+    return f"{row.label}  (new)" if row.new and "[new]" not in row.label else row.label
 
 
 def _events_text(row: _Row) -> str:
