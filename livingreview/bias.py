@@ -236,23 +236,36 @@ class TrimFillResult:
 
 def _metareg(y: np.ndarray, v: np.ndarray, x: np.ndarray, method: str) -> tuple[float, float, float]:
     """(intercept, slope, τ²) of ``rma.uni(yi, vi, mods=x, method=)``: τ² of the meta-regression by the same
-    estimator, then weighted least squares with w = 1/(v + τ²). trimfill uses the slope's sign for the side."""
+    estimator, then weighted least squares with w = 1/(v + τ²). trimfill uses the slope's sign for the side.
+
+    P = W − WX(X'WX)⁻¹X'W enters only through P·y, tr(P) and tr(P²), computed here from p × p matrices, so
+    the cost is linear in k (the k × k matrix P is never formed)."""
     X = np.column_stack([np.ones(len(y)), x])
     k, p = X.shape
 
     def parts(tau2):
         w = 1 / (v + tau2)
-        xtwx_inv = np.linalg.inv((X * w[:, None]).T @ X)
-        P = np.diag(w) - (X * w[:, None]) @ xtwx_inv @ (X * w[:, None]).T
-        return w, xtwx_inv, P
+        Xw = X * w[:, None]
+        xtwx_inv = np.linalg.inv(Xw.T @ X)
+        return w, Xw, xtwx_inv
+
+    def p_y(w, Xw, A):
+        return w * y - Xw @ (A @ (Xw.T @ y))
+
+    def trace_p(w, Xw, A):
+        return np.sum(w) - np.trace(A @ (Xw.T @ Xw))
 
     def fisher(reml: bool) -> float:  # metafor's Fisher scoring, with step halving at 0
         tau2 = max(0.0, dl())
         for _ in range(10000):
-            w, _, P = parts(tau2)
-            Py = P @ y
+            w, Xw, A = parts(tau2)
+            Py = p_y(w, Xw, A)
             if reml:
-                adj = (Py @ Py - np.trace(P)) / np.sum(P * P)
+                B = Xw.T @ Xw  # X'W²X
+                C = (Xw * w[:, None]).T @ Xw  # X'W³X
+                AB = A @ B
+                trace_pp = np.sum(w**2) - 2 * np.trace(A @ C) + np.trace(AB @ AB)  # tr(P²) = Σ P_ij²
+                adj = (Py @ Py - trace_p(w, Xw, A)) / trace_pp
             else:
                 adj = (Py @ Py - np.sum(w)) / np.sum(w**2)
             while tau2 + adj < 0:
@@ -263,8 +276,8 @@ def _metareg(y: np.ndarray, v: np.ndarray, x: np.ndarray, method: str) -> tuple[
         return max(0.0, tau2)
 
     def dl() -> float:
-        _, _, P = parts(0.0)
-        return max(0.0, (y @ P @ y - (k - p)) / np.trace(P))
+        w, Xw, A = parts(0.0)
+        return max(0.0, (y @ p_y(w, Xw, A) - (k - p)) / trace_p(w, Xw, A))
 
     if method == "FE" or k <= p:
         tau2 = 0.0
@@ -273,7 +286,7 @@ def _metareg(y: np.ndarray, v: np.ndarray, x: np.ndarray, method: str) -> tuple[
     elif method in ("REML", "ML"):
         tau2 = fisher(method == "REML")
     elif method == "PM":
-        qe = lambda t: float(y @ parts(t)[2] @ y) - (k - p)  # noqa: E731 — generalised Q_E(τ²) = k − p
+        qe = lambda t: float(y @ p_y(*parts(t))) - (k - p)  # noqa: E731 — generalised Q_E(τ²) = k − p
         if qe(0.0) < 0:
             tau2 = 0.0
         else:
@@ -283,8 +296,8 @@ def _metareg(y: np.ndarray, v: np.ndarray, x: np.ndarray, method: str) -> tuple[
             tau2 = optimize.brentq(qe, 0.0, hi, xtol=1e-15)
     else:
         raise ValueError(f"trim-and-fill side selection: unsupported method {method!r}")
-    w, xtwx_inv, _ = parts(tau2)
-    beta = xtwx_inv @ (X * w[:, None]).T @ y
+    w, Xw, A = parts(tau2)
+    beta = A @ Xw.T @ y
     return float(beta[0]), float(beta[1]), float(tau2)
 
 

@@ -37,7 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, default=DATA_DIR)
     p.add_argument("--data-version", type=int, default=None, help="build an earlier data version (default: latest)")
     p.add_argument("--out", type=Path, default=None, help="publish the HTML here (default _build/html)")
-    p.add_argument("--jobs", type=int, default=None, help="notebooks executed in parallel (default: number of cores)")
+    p.add_argument("--jobs", type=int, default=None, help="notebooks executed in parallel (default: twice the number of cores)")
     p.add_argument("--force", action="store_true", help="re-execute every notebook even if its inputs are unchanged")
     p.add_argument("--accept", action="store_true",
                    help="accept the executed notebooks as the new regression baseline in book/ (nbval compares against it)")

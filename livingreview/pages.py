@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import platform
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
