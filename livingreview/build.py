@@ -62,9 +62,10 @@ NOTEBOOK_SOFTWARE = ("numpy", "scipy", "pandas", "statsmodels", "matplotlib", "p
 #: … and what turns the staged source into HTML.
 HTML_SOFTWARE = ("jupyter-book", "sphinx", "myst-nb", "myst-parser", "sphinx-book-theme", "pydata-sphinx-theme",
                  "sphinx-design", "sphinx-togglebutton", "sphinx-copybutton")
-#: Modules every notebook execution depends on, whatever its template imports.
-MACHINERY = ("livingreview/__init__.py", "livingreview/build.py", "livingreview/forkserver.py",
-             "livingreview/config.py")
+#: Modules every notebook execution depends on, whatever its template imports. Of build.py itself only the
+#: functions that shape an executed notebook count (``_rendering_source``): editing the rest of the build does
+#: not make every notebook stale.
+MACHINERY = ("livingreview/__init__.py", "livingreview/forkserver.py", "livingreview/config.py")
 #: A ``reads:`` entry: a table, optionally only the rows whose ``column`` matches a pattern (``*``/``?`` as in
 #: file names; ``{parameter}`` is the page's parameter), e.g. ``outcomes.csv[outcome={outcome}]``.
 READ_ENTRY = re.compile(r"^(?P<table>[A-Za-z0-9_]+)(?:\.csv)?(?:\[(?P<column>[A-Za-z0-9_]+)=(?P<pattern>[^\]]*)\])?$")
@@ -299,16 +300,32 @@ def _closure(roots) -> tuple[list[str], set[str]]:
 
 
 @lru_cache(maxsize=None)
-def _code_hash(template: str, stamp: tuple) -> str:
+def _rendering_source() -> bytes:
+    """The code of build.py that shapes an executed notebook: rendering, parameters, execution, tidying."""
+    import inspect
+
+    parts = [PLACEHOLDER.pattern] + [inspect.getsource(f) for f in (render_template, page_parameters, _portable,
+                                                                     _execute, tidy_executed)]
+    return "\n".join(parts).encode()
+
+
+@lru_cache(maxsize=None)
+def _code_hash(template: str, stamp: tuple, manifest: bytes) -> str:
     modules, _ = template_modules(Path(template))
     files = sorted({*(str(_module_file(m).relative_to(ROOT)) for m in modules), *MACHINERY})
-    return _sha(*(f.encode() + (ROOT / f).read_bytes() for f in files if (ROOT / f).is_file()))
+    parts = [f.encode() + (ROOT / f).read_bytes() for f in files if (ROOT / f).is_file()]
+    if "livingreview.build" in modules:  # the notebook's code reads the manifest (e.g. links between pages)
+        parts.append(b"manifest.yml\0" + manifest)
+    return _sha(_rendering_source(), *parts)
 
 
 def code_hash(template: Path) -> str:
-    """Hash of the ``livingreview`` code a template's notebook runs, plus the build machinery."""
+    """Hash of the ``livingreview`` code a template's notebook runs (its imports, followed through every
+    module), of the parts of the build that shape a notebook, and of ``manifest.yml`` if that code imports
+    :mod:`livingreview.build` (whose ``load_manifest`` it then presumably calls)."""
     stamp = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in sorted((ROOT / "livingreview").glob("*.py")))
-    return _code_hash(str(Path(template).resolve()), stamp)
+    manifest = MANIFEST.read_bytes() if MANIFEST.is_file() else b""
+    return _code_hash(str(Path(template).resolve()), stamp, manifest)
 
 
 @lru_cache(maxsize=64)
