@@ -25,6 +25,7 @@ from scipy.special import expit, logit
 from livingreview.config import MEASURES, PRIMARY, SUBGROUP_LEVELS, Spec
 from livingreview.effects import back_transform, escalc, ipft_hm
 from livingreview.model import MetaResult, rma
+from livingreview.results import outcome_ids
 
 __all__ = [
     "weight_curves", "extreme_studies", "FTBackTransform", "ft_backtransform",
@@ -175,9 +176,7 @@ def heterogeneity_table(dataset, measure: str = PRIMARY.measure, methods=TAU2_ME
     One row per outcome × method: ``outcome, label, k, method, q, q_df, q_p, tau2, tau, i2, h2, i2_q, vt,
     estimate`` (``i2_q`` the Q-based I² = (Q − df)/Q, ``vt`` the typical within-study variance ṽ; ``estimate`` on
     the 0–1 scale). Q does not depend on the estimator; τ², I², H² and the estimate do."""
-    defs = dataset.definitions.sort_values("display_order") if "display_order" in dataset.definitions \
-        else dataset.definitions
-    ids = list(defs["outcome"]) if outcomes is None else list(outcomes)
+    ids = outcome_ids(dataset, outcomes)
     labels = dict(zip(dataset.definitions["outcome"], dataset.definitions["label"]))
     rows = []
     for outcome in ids:
@@ -247,9 +246,7 @@ def interval_table(dataset, spec: Spec = PRIMARY, outcomes=None, min_k: int = 3,
     ``hk_narrower`` (the plain HK interval is narrower than Wald's), ``pi_low, pi_high`` (the spec's
     PI), ``pi_t1_low, pi_t1_high`` (t(k − 1)), ``tau2``, ``ci_in_pi`` (the PI contains the CI), ``width_ratio``
     (PI width / CI width)."""
-    defs = dataset.definitions.sort_values("display_order") if "display_order" in dataset.definitions \
-        else dataset.definitions
-    ids = list(defs["outcome"]) if outcomes is None else list(outcomes)
+    ids = outcome_ids(dataset, outcomes)
     labels = dict(zip(dataset.definitions["outcome"], dataset.definitions["label"]))
     rows = []
     for outcome in ids:

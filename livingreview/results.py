@@ -114,12 +114,17 @@ def analysis_rows(analysis: OutcomeAnalysis) -> list[dict]:
     return rows
 
 
+def outcome_ids(dataset, outcomes=None) -> list[str]:
+    """The given outcome ids, or every defined outcome in the book's display order."""
+    if outcomes is not None:
+        return list(outcomes)
+    return list(dataset.definitions.sort_values("display_order")["outcome"])
+
+
 def results_table(dataset, spec: Spec = PRIMARY, outcomes=None, data_version: int | None = None) -> pd.DataFrame:
     """Every pooled estimate: outcome × (overall, each subgroup level); proportions on the 0–1 scale."""
-    defs = dataset.definitions.sort_values("display_order") if "display_order" in dataset.definitions else dataset.definitions
-    ids = list(defs["outcome"]) if outcomes is None else list(outcomes)
     rows = []
-    for outcome in ids:
+    for outcome in outcome_ids(dataset, outcomes):
         rows.extend(analysis_rows(analyse_outcome(dataset, outcome, spec, data_version=data_version)))
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)
 
