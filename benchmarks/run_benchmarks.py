@@ -193,10 +193,10 @@ def best_of(fn, budget: float = 0.1, batches: int = 3) -> float:
 
 
 def bench_python(k: int) -> dict:
-    from livingreview.bias import egger_test, trimfill
-    from livingreview.effects import escalc
-    from livingreview.model import rma
-    from livingreview.sensitivity import leave_one_out
+    from livingreview.engine.bias import egger_test, trimfill
+    from livingreview.engine.effects import escalc
+    from livingreview.engine.model import rma
+    from livingreview.engine.sensitivity import leave_one_out
 
     x, n = simulate(k)
     es = escalc("PLO", x, n)

@@ -1,7 +1,7 @@
 """livingreview — a living systematic review of inotuzumab ozogamicin in adult ALL, as software.
 
 The engine pools single proportions the way R's metafor does (every number is checked against it):
-compute effect sizes (:mod:`livingreview.effects`), fit a model (:mod:`livingreview.model`), then ask
+compute effect sizes (:mod:`livingreview.engine.effects`), fit a model (:mod:`livingreview.engine.model`), then ask
 the fitted model for subgroups, leave-one-out, Egger/Begg, trim-and-fill, GLMM and plots.
 """
 

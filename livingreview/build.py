@@ -196,7 +196,7 @@ def _sha(*parts: bytes) -> str:
 
 def package_hash() -> str:
     """Hash of every ``livingreview`` source file (what ``run`` records; the build uses ``code_hash``)."""
-    files = sorted((ROOT / "livingreview").glob("*.py"))
+    files = sorted((ROOT / "livingreview").rglob("*.py"))
     return _sha(*(f.name.encode() + f.read_bytes() for f in files))
 
 
@@ -243,11 +243,12 @@ def _import_names(source: str, package: str | None = None) -> set[str] | None:
 
 
 def _module_file(name: str) -> Path | None:
-    if name == "livingreview":
-        return ROOT / "livingreview" / "__init__.py"
-    if name.startswith("livingreview.") and name.count(".") == 1:
-        path = ROOT / "livingreview" / f"{name.split('.')[1]}.py"
-        return path if path.is_file() else None
+    if name != "livingreview" and not name.startswith("livingreview."):
+        return None
+    base = ROOT.joinpath(*name.split("."))
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            return path
     return None
 
 
@@ -277,7 +278,8 @@ def template_modules(template: Path) -> tuple[list[str], set[str]]:
 
 def _closure(roots) -> tuple[list[str], set[str]]:
     """``livingreview`` modules reachable from the module names ``roots`` (None: all), and the other names."""
-    every = {f"livingreview.{p.stem}" for p in (ROOT / "livingreview").glob("*.py") if p.stem != "__init__"}
+    every = {".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+             for p in (ROOT / "livingreview").rglob("*.py")}
     seen, others, todo = set(), set(), list(every if roots is None else roots)
     while todo:
         name = todo.pop()
@@ -323,7 +325,7 @@ def code_hash(template: Path) -> str:
     """Hash of the ``livingreview`` code a template's notebook runs (its imports, followed through every
     module), of the parts of the build that shape a notebook, and of ``manifest.yml`` if that code imports
     :mod:`livingreview.build` (whose ``load_manifest`` it then presumably calls)."""
-    stamp = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in sorted((ROOT / "livingreview").glob("*.py")))
+    stamp = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in sorted((ROOT / "livingreview").rglob("*.py")))
     manifest = MANIFEST.read_bytes() if MANIFEST.is_file() else b""
     return _code_hash(str(Path(template).resolve()), stamp, manifest)
 
@@ -413,7 +415,7 @@ def build_key(manifest: Path, data_dir: Path, data_version: int | None, out: Pat
     for name in DATA_TABLES:
         path = Path(data_dir) / name
         parts.append(name.encode() + b"\0" + (path.read_bytes() if path.exists() else b"missing"))
-    parts += [p.name.encode() + b"\0" + p.read_bytes() for p in sorted((ROOT / "livingreview").glob("*.py"))]
+    parts += [p.relative_to(ROOT).as_posix().encode() + b"\0" + p.read_bytes() for p in sorted((ROOT / "livingreview").rglob("*.py"))]
     parts += _tree_parts(BOOK_DIR)
     return _sha(*parts)
 
@@ -892,7 +894,7 @@ def run_build(data_dir: Path = DATA_DIR, data_version: int | None = None, out: P
     server = start_kernel_server({str(e["template"]) for e in spec.get("pages", []) if isinstance(e, dict)
                                   and (NOTEBOOKS_DIR / str(e.get("template", ""))).is_file()})
     try:
-        from livingreview.data import load_dataset
+        from livingreview.dataset import load_dataset
 
         dataset = load_dataset(data_dir)  # DataValidationError stops everything before anything is written
         if data_version is not None and data_version not in set(dataset.versions["data_version"]):

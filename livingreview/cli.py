@@ -66,10 +66,10 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "validate":
-        from livingreview.data import validate_cli
+        from livingreview.dataset import validate_cli
         return validate_cli(args.data)
 
-    from livingreview.data import DataValidationError, load_dataset
+    from livingreview.dataset import DataValidationError, load_dataset
 
     if args.command == "results":
         try:
@@ -110,7 +110,7 @@ def main(argv=None) -> int:
 def _run(args) -> int:
     """Exit 0 on success, 2 for an invalid request (unknown template, parameter or value), 1 if execution failed."""
     from livingreview.build import BuildError
-    from livingreview.data import DataValidationError
+    from livingreview.dataset import DataValidationError
     from livingreview.run import RunError, describe_parameters, run
 
     try:

@@ -18,10 +18,10 @@ MANIFEST = ROOT / "manifest.yml"
 #: Where builds happen; LIVINGREVIEW_BUILD_DIR moves it (tests and parallel work use their own).
 BUILD_DIR = Path(os.environ.get("LIVINGREVIEW_BUILD_DIR", ROOT / "_build"))
 
-# The engine's own option lists (one place each), re-exported for the command line and the notebooks.
-from livingreview.data import DISEASE_STATUSES, REGIMENS  # noqa: E402
-from livingreview.effects import MEASURES  # noqa: E402
-from livingreview.model import METHODS, PI_DISTS, TESTS  # noqa: E402
+# The engine's option lists and the dataset's vocabularies (one place each, both standard library only),
+# re-exported for the command line and the notebooks.
+from livingreview.dataset.vocabulary import DISEASE_STATUSES, REGIMENS  # noqa: E402
+from livingreview.engine.options import MEASURES, METHODS, PI_DISTS, TESTS  # noqa: E402
 
 #: The subgrouping columns of ``data/studies.csv`` the paper's forest plots use, with their display names.
 SUBGROUPS = {

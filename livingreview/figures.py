@@ -1,6 +1,6 @@
 """The book's other figures: PRISMA 2020 flow diagram, MINORS traffic lights, leave-one-out plot.
 
-Forest and funnel plots live in :mod:`livingreview.plots`. Everything here draws on a bare ``Figure`` (no pyplot
+Forest and funnel plots live in :mod:`livingreview.engine.plots`. Everything here draws on a bare ``Figure`` (no pyplot
 state, so notebooks never show a figure twice) and returns it; :func:`png_bytes` renders deterministically.
 """
 

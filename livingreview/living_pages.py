@@ -18,7 +18,8 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import HTML, Markdown
 
-from livingreview import figures, plots, report, reproduction as rp, versions as vs
+from livingreview import figures, report, reproduction as rp, versions as vs
+from livingreview.engine import plots
 from livingreview.config import PRIMARY, SUBGROUPS
 from livingreview.pages import dataset, html
 

@@ -1,8 +1,8 @@
 """What the book's notebooks call: one small object per page, whose methods return things a notebook displays.
 
 The notebooks stay thin and narrative — a cell is one call here. No statistics are computed in this module
-either: it asks :mod:`livingreview.results`, :mod:`livingreview.bias`, :mod:`livingreview.sensitivity` and
-:mod:`livingreview.glmm` and turns their answers into sentences, HTML tables and figures.
+either: it asks :mod:`livingreview.results`, :mod:`livingreview.engine.bias`, :mod:`livingreview.engine.sensitivity` and
+:mod:`livingreview.engine.glmm` and turns their answers into sentences, HTML tables and figures.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ import numpy as np
 import pandas as pd
 from IPython.display import HTML, Image, Markdown
 
-from livingreview import figures, plots, report
-from livingreview.effects import study_intervals
+from livingreview import figures, report
+from livingreview.engine import plots
+from livingreview.engine.effects import study_intervals
 from livingreview.config import MIN_K_BIAS, PRIMARY, ROOT, SENSITIVITY_SPECS, SUBGROUPS, Spec
 from livingreview.results import OutcomeAnalysis, analyse_outcome, analysis_rows
 
@@ -37,7 +38,7 @@ def dataset(data_dir: str = "data"):
     """
     import os
 
-    from livingreview.data import load_dataset
+    from livingreview.dataset import load_dataset
     path = Path(data_dir)
     if path == Path("data") and os.environ.get("LIVINGREVIEW_DATA_DIR"):
         path = Path(os.environ["LIVINGREVIEW_DATA_DIR"])
@@ -190,7 +191,7 @@ class BiasPage:
 
 def bias_page(outcome: str, data_dir="data", data_version=None, force=False, measure=None, method=None, test=None,
               pi_dist=None) -> BiasPage:
-    from livingreview.bias import begg_test, egger_test, trimfill
+    from livingreview.engine.bias import begg_test, egger_test, trimfill
     ds = dataset(str(data_dir))
     a = analyse_outcome(ds, outcome, spec_from(measure, method, test, pi_dist), data_version=data_version)
     if a.overall is None:
@@ -228,7 +229,7 @@ class SensitivityPage:
         return Markdown(text)
 
     def _loo(self):
-        from livingreview.sensitivity import leave_one_out
+        from livingreview.engine.sensitivity import leave_one_out
         return leave_one_out(self.analysis.overall)
 
     def leave_one_out_table(self) -> HTML:
@@ -269,7 +270,7 @@ class SensitivityPage:
 
 def sensitivity_page(outcome: str, data_dir="data", data_version=None, measure=None, method=None, test=None,
                      pi_dist=None) -> SensitivityPage:
-    from livingreview.glmm import rma_glmm
+    from livingreview.engine.glmm import rma_glmm
     ds = dataset(str(data_dir))
     spec = spec_from(measure, method, test, pi_dist)
     a = analyse_outcome(ds, outcome, spec, data_version=data_version)

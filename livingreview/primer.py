@@ -23,8 +23,8 @@ from scipy import stats
 from scipy.special import expit, logit
 
 from livingreview.config import MEASURES, PRIMARY, SUBGROUP_LEVELS, Spec
-from livingreview.effects import back_transform, escalc, ipft_hm
-from livingreview.model import MetaResult, rma
+from livingreview.engine.effects import back_transform, escalc, ipft_hm
+from livingreview.engine.model import MetaResult, rma
 from livingreview.results import outcome_ids
 
 __all__ = [
@@ -126,7 +126,7 @@ def ft_backtransform(xi, ni, labels=None, method: str = "REML", comparator: Spec
     pooled value with each n in use (Schwarzer et al. 2019): the harmonic mean, geometric and arithmetic mean,
     the smallest and largest study, the total N, 1/SE² of the pooled value (a shortcut seen in tutorials) and the
     naive sin²(t) that ignores n. Compare with the GLMM, which needs no back-transformation at all."""
-    from livingreview.glmm import rma_glmm
+    from livingreview.engine.glmm import rma_glmm
     x, n = np.asarray(xi, float), np.asarray(ni, float)
     es = escalc("PFT", x, n, labels=labels)
     res = rma(es, method=method)
@@ -391,7 +391,7 @@ class SmallStudyTests:
 
 def small_study_tests(res: MetaResult, force: bool = False, min_k: int = 10) -> SmallStudyTests:
     """Every small-study test of the book on one model; with ``force`` also below ``min_k`` (teaching only)."""
-    from livingreview.bias import begg_test, egger_test, trimfill
+    from livingreview.engine.bias import begg_test, egger_test, trimfill
     eg = egger_test(res, force=force, min_k=min_k)
     return SmallStudyTests(
         k=res.k, applicable=eg.applicable, egger=eg,
@@ -410,7 +410,7 @@ class EggerPower:
     (the rejection rate is the false-positive rate). Scenario "selection": a study smaller than the median of
     ``ni`` whose observed proportion falls below the true mean proportion is published only with probability
     ``publish_prob``; studies are drawn until k are published. Each review is pooled on ``measure`` and tested
-    with the package's :func:`~livingreview.bias.egger_test` and :func:`~livingreview.bias.begg_test`.
+    with the package's :func:`~livingreview.engine.bias.egger_test` and :func:`~livingreview.engine.bias.begg_test`.
     ``table``: ``scenario, k, egger, begg, egger_mcse`` (rates 0–1; Monte-Carlo SE of the Egger rate).
     """
 
@@ -454,7 +454,7 @@ def egger_power(ni, p: float, tau2: float, k_values=(5, 10, 20, 40), n_sims: int
     ``p``: the true mean proportion (expit of the mean logit); ``tau2``: the between-study variance of the
     true logits. One generator (PCG64, ``seed``) drives every draw, scenario by scenario and k by k in order.
     """
-    from livingreview.bias import begg_test, egger_test
+    from livingreview.engine.bias import begg_test, egger_test
     if n_sims < 1:
         raise ValueError(f"n_sims must be at least 1, got {n_sims}")
     if not 0 < p < 1:
@@ -512,8 +512,8 @@ class Influence:
 
 
 def influence_summary(res: MetaResult) -> Influence:
-    """Summarise :func:`~livingreview.sensitivity.leave_one_out` of a fitted model (k ≥ 2)."""
-    from livingreview.sensitivity import leave_one_out
+    """Summarise :func:`~livingreview.engine.sensitivity.leave_one_out` of a fitted model (k ≥ 2)."""
+    from livingreview.engine.sensitivity import leave_one_out
     loo = leave_one_out(res)
     full = res.proportion().estimate
     shift = 100 * (np.asarray(loo.prop_estimate) - full)
@@ -531,7 +531,7 @@ def specification_grid(xi, ni, spec: Spec = PRIMARY, measures=MEASURES, methods=
 
     Columns: ``measure, method, estimate, ci_low, ci_high, tau2, i2`` (0–1 scale; τ² on the measure's own
     scale, so not comparable across measures), ``primary`` (the spec's own cell)."""
-    from livingreview.glmm import rma_glmm
+    from livingreview.engine.glmm import rma_glmm
     rows = []
     for measure in measures:
         es = escalc(measure, xi, ni)

@@ -561,7 +561,7 @@ class SubgroupsChapter(Chapter):
                                   "df": m["df"].astype(int), "p": [report.p_value(p).removeprefix("p ") for p in m["p"]]}))
 
     def forest(self):
-        from livingreview import plots
+        from livingreview.engine import plots
         a = self.analysis
         return plots.forest_plot(a.overall, subgroups=a.subgroups[self.column],
                                  title=f"{a.label} by {SUBGROUPS[self.column].lower()}")
@@ -647,7 +647,7 @@ class SmallStudyChapter(Chapter):
     power: primer.EggerPower | None = None
 
     def funnel(self):
-        from livingreview import plots
+        from livingreview.engine import plots
         t = self.tests
         egger = t.egger if t.egger.applicable else None
         tf = t.trimfill_l0 if t.trimfill_l0.applicable and t.trimfill_l0.k0 > 0 else None
@@ -829,7 +829,7 @@ class SensitivityChapter(Chapter):
 
     def loo_figure(self):
         from livingreview import figures
-        from livingreview.sensitivity import leave_one_out
+        from livingreview.engine.sensitivity import leave_one_out
         a = self.analysis
         return figures.leave_one_out_figure(leave_one_out(a.overall), a.overall.proportion(), a.label)
 

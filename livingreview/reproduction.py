@@ -353,7 +353,7 @@ def ft_rule_measure(numbers, outcome: str, fallback_i2: float | None = None) -> 
 
 
 def _rma_fit(key, outcome, subgroup, level, res, i2_kind, egger=False) -> Fit:
-    from livingreview.bias import egger_test
+    from livingreview.engine.bias import egger_test
     p = res.proportion()
     eg = math.nan
     if egger and res.k >= 3:
@@ -365,7 +365,7 @@ def _rma_fit(key, outcome, subgroup, level, res, i2_kind, egger=False) -> Fit:
 
 
 def _glmm_fit(outcome, subgroup, level, rows: pd.DataFrame) -> Fit:
-    from livingreview.glmm import rma_glmm
+    from livingreview.engine.glmm import rma_glmm
     g = rma_glmm(rows["events"].to_numpy(), rows["total"].to_numpy(), labels=tuple(rows["display_label"]))
     p = g.proportion()
     return Fit("S5", outcome, subgroup, level, g.k, "GLMM", 100 * p.estimate, 100 * p.ci_low, 100 * p.ci_high,
@@ -1012,7 +1012,7 @@ def outcome_pin_frame(explanations) -> pd.DataFrame:
 
 
 def write_pins(data_dir: Path | str = ROOT / "data") -> tuple[Path, Path]:
-    from livingreview.data import load_dataset
+    from livingreview.dataset import load_dataset
     ds = load_dataset(data_dir)
     result = audit(ds)
     PIN_DIR.mkdir(parents=True, exist_ok=True)
@@ -1032,7 +1032,7 @@ def main(argv=None) -> int:
         for path in write_pins(args.data):
             print(f"wrote {path.relative_to(ROOT)}")
         return 0
-    from livingreview.data import load_dataset
+    from livingreview.dataset import load_dataset
     result = audit(load_dataset(args.data))
     print(", ".join(f"{n} {s}" for s, n in result.counts().items()))
     return 0

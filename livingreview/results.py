@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 
 from livingreview.config import PRIMARY, SUBGROUPS, SUBGROUP_LEVELS, Spec
-from livingreview.effects import escalc
-from livingreview.model import MetaResult, rma
-from livingreview.subgroups import SubgroupResult, subgroup_analysis
+from livingreview.engine.effects import escalc
+from livingreview.engine.model import MetaResult, rma
+from livingreview.engine.subgroups import SubgroupResult, subgroup_analysis
 
 RESULT_COLUMNS = [
     "outcome", "subgroup", "level", "k", "events", "total", "measure", "method", "test", "pi_dist",

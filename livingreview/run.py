@@ -205,7 +205,7 @@ def run(template: str = "outcome", outcome: str | None = None, pairs=(), out_dir
     import papermill
 
     from livingreview.config import DATA_DIR
-    from livingreview.data import load_dataset
+    from livingreview.dataset import load_dataset
 
     data_dir = Path(data_dir) if data_dir else DATA_DIR
     path = resolve_template(template)

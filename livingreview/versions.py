@@ -1,7 +1,7 @@
 """The living update: what each data version changed, computed from ``data/versions.csv`` and ``studies.csv``.
 
 A study belongs to every data version from its ``data_version`` on, so version v pools the studies of versions
-≤ v (:meth:`livingreview.data.Dataset.pooling_table`). This module compares the pooled results of two versions
+≤ v (:meth:`livingreview.dataset.Dataset.pooling_table`). This module compares the pooled results of two versions
 outcome by outcome (:func:`compare_versions`), names the studies responsible for each shift, and writes the
 changelog (:func:`changelog`) — nothing in either is typed by hand.
 

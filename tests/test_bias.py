@@ -1,4 +1,4 @@
-"""livingreview.bias: the k < 10 rule, edge cases and independent cross-checks (metafor itself is in
+"""livingreview.engine.bias: the k < 10 rule, edge cases and independent cross-checks (metafor itself is in
 tests/test_oracle_bias.py)."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from livingreview.bias import _kendall_tau_b, _metareg, _pkendall, begg_test, egger_test, trimfill
-from livingreview.effects import escalc
-from livingreview.model import rma
+from livingreview.engine.bias import _kendall_tau_b, _metareg, _pkendall, begg_test, egger_test, trimfill
+from livingreview.engine.effects import escalc
+from livingreview.engine.model import rma
 
 TOL = 1e-10  # identities that hold to rounding
 

@@ -16,7 +16,7 @@ import yaml
 from livingreview import report
 from livingreview.build import BuildError, build, load_manifest
 from livingreview.config import DATA_DIR, MANIFEST, PRIMARY, ROOT
-from livingreview.data import DataValidationError, load_dataset
+from livingreview.dataset import DataValidationError, load_dataset
 from livingreview.results import results_table
 
 SYNTHETIC = ROOT / "tests" / "fixtures" / "synthetic"

@@ -13,7 +13,7 @@ import pytest
 
 from livingreview.cli import main
 from livingreview.config import ROOT, Spec
-from livingreview.data import load_dataset
+from livingreview.dataset import load_dataset
 from livingreview.results import RESULT_COLUMNS, results_table
 
 SYNTHETIC = ROOT / "tests" / "fixtures" / "synthetic"

@@ -11,7 +11,7 @@ import pytest
 from livingreview import report
 from livingreview.cli import main
 from livingreview.config import DATA_DIR, MEASURES, ROOT, Spec
-from livingreview.data import load_dataset
+from livingreview.dataset import load_dataset
 from livingreview.results import results_table
 from livingreview.run import RunError, parse_parameters, resolve_template
 

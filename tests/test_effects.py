@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from livingreview.effects import MEASURES, back_transform, escalc, pft
+from livingreview.engine.effects import MEASURES, back_transform, escalc, pft
 
 RTOL = 1e-12  # closed-form formulas: agreement to rounding
 

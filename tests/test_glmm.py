@@ -1,4 +1,4 @@
-"""livingreview.glmm: quadrature, edge cases and fallbacks (metafor/lme4 itself is in tests/test_oracle_bias.py)."""
+"""livingreview.engine.glmm: quadrature, edge cases and fallbacks (metafor/lme4 itself is in tests/test_oracle_bias.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from scipy import integrate, stats
 from scipy.special import expit, gammaln, logit
 
-from livingreview.glmm import _gh, _loglik, rma_glmm
+from livingreview.engine.glmm import _gh, _loglik, rma_glmm
 
 TOL = 1e-10       # closed forms
 QUAD_TOL = 1e-8   # AGQ with many nodes vs adaptive numerical integration

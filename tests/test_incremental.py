@@ -20,7 +20,7 @@ import yaml
 
 from livingreview import build as lb
 from livingreview.config import DATA_DIR, NOTEBOOKS_DIR
-from livingreview.data import load_dataset
+from livingreview.dataset import load_dataset
 
 OUTCOMES = ("overall_response", "vod")
 

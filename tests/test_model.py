@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from livingreview.effects import EffectSizes, escalc
-from livingreview.model import MetaResult, Proportion, rma
+from livingreview.engine.effects import EffectSizes, escalc
+from livingreview.engine.model import MetaResult, Proportion, rma
 
 RTOL = 1e-10  # identities that hold to rounding
 

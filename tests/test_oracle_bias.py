@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from livingreview.bias import _metareg, begg_test, egger_test, trimfill
-from livingreview.effects import escalc
-from livingreview.glmm import rma_glmm
-from livingreview.model import rma
+from livingreview.engine.bias import _metareg, begg_test, egger_test, trimfill
+from livingreview.engine.effects import escalc
+from livingreview.engine.glmm import rma_glmm
+from livingreview.engine.model import rma
 
 RTOL = 1e-6        # bias tests: relative agreement with metafor (rma converges to 1e-12 on both sides)
 ATOL = 1e-10       # absolute, for values that are (near) zero (metafor's REML τ² creeps to ~1e-13, not 0)

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from livingreview.effects import back_transform, escalc
-from livingreview.model import rma
-from livingreview.sensitivity import leave_one_out
-from livingreview.subgroups import subgroup_analysis
+from livingreview.engine.effects import back_transform, escalc
+from livingreview.engine.model import rma
+from livingreview.engine.sensitivity import leave_one_out
+from livingreview.engine.subgroups import subgroup_analysis
 
 RTOL = 1e-6   # relative agreement required with metafor (both sides converge to 1e-12)
 ATOL = 1e-10  # absolute, for values that are (near) zero

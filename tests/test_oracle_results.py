@@ -16,7 +16,7 @@ import subprocess
 import pytest
 
 from livingreview.config import DATA_DIR, ROOT, Spec
-from livingreview.data import load_dataset
+from livingreview.dataset import load_dataset
 from livingreview.results import results_table
 
 GOLDEN = ROOT / "tests" / "oracle" / "golden_results.json"

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from livingreview.effects import back_transform, escalc
-from livingreview.model import rma
-from livingreview.plots import alt_text, forest_plot, funnel_plot, save_figure
+from livingreview.engine.effects import back_transform, escalc
+from livingreview.engine.model import rma
+from livingreview.engine.plots import alt_text, forest_plot, funnel_plot, save_figure
 
 XI = [45, 30, 88, 12, 60, 25, 70, 9, 40, 101]
 NI = [50, 40, 100, 20, 64, 30, 90, 10, 52, 110]
@@ -28,7 +28,7 @@ def _fit(measure="PLO", idx=None, **kw):
 
 
 def _subgroups():
-    sub = pytest.importorskip("livingreview.subgroups", reason="livingreview/subgroups.py not written yet")
+    sub = pytest.importorskip("livingreview.engine.subgroups", reason="livingreview/subgroups.py not written yet")
     es = escalc("PLO", XI, NI, labels=LABELS)
     return rma(es, method="REML"), sub.subgroup_analysis(es, GROUPS, method="REML")
 
@@ -126,7 +126,7 @@ def test_forest_subgroup_blocks():
 
 
 def test_forest_studies_without_subgroup_label_shown_unpooled():
-    sub_mod = pytest.importorskip("livingreview.subgroups", reason="livingreview/subgroups.py not written yet")
+    sub_mod = pytest.importorskip("livingreview.engine.subgroups", reason="livingreview/subgroups.py not written yet")
     es = escalc("PLO", XI, NI, labels=LABELS)
     groups = GROUPS[:-2] + [None, ""]
     res, sub = rma(es), sub_mod.subgroup_analysis(es, groups)
@@ -265,7 +265,7 @@ def _asymmetric():
 
 
 def test_funnel_trimfill_filled_points():
-    bias = pytest.importorskip("livingreview.bias", reason="livingreview/bias.py not written yet")
+    bias = pytest.importorskip("livingreview.engine.bias", reason="livingreview/bias.py not written yet")
     res = _asymmetric()
     tf = bias.trimfill(res)
     assert tf.k0 > 0, "the fixture must impute studies, or this test checks nothing"
@@ -283,7 +283,7 @@ def test_funnel_trimfill_filled_points():
 
 
 def test_funnel_trimfill_without_imputation_draws_no_filled_points():
-    bias = pytest.importorskip("livingreview.bias", reason="livingreview/bias.py not written yet")
+    bias = pytest.importorskip("livingreview.engine.bias", reason="livingreview/bias.py not written yet")
     res = _fit()
     tf = bias.trimfill(res, force=True)
     fu = funnel_plot(res, tf)
@@ -291,7 +291,7 @@ def test_funnel_trimfill_without_imputation_draws_no_filled_points():
 
 
 def test_funnel_egger_line():
-    bias = pytest.importorskip("livingreview.bias", reason="livingreview/bias.py not written yet")
+    bias = pytest.importorskip("livingreview.engine.bias", reason="livingreview/bias.py not written yet")
     res = _asymmetric()
     eg = bias.egger_test(res)
     fu = funnel_plot(res, egger=eg)

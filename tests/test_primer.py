@@ -18,10 +18,10 @@ import yaml
 
 from livingreview import primer, primer_pages
 from livingreview.config import DATA_DIR, MANIFEST, NOTEBOOKS_DIR, PRIMARY, ROOT, SENSITIVITY_SPECS
-from livingreview.data import load_dataset
-from livingreview.effects import escalc, ipft_hm
-from livingreview.glmm import rma_glmm
-from livingreview.model import rma
+from livingreview.dataset import load_dataset
+from livingreview.engine.effects import escalc, ipft_hm
+from livingreview.engine.glmm import rma_glmm
+from livingreview.engine.model import rma
 from livingreview.results import analyse_outcome
 
 CHAPTERS = {  # template → (factory in primer_pages, output in manifest)

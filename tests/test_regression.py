@@ -30,7 +30,7 @@ import pytest
 from livingreview import pages
 from livingreview.build import load_manifest
 from livingreview.config import BOOK_DIR, DATA_DIR, MANIFEST, MIN_K_BIAS, PRIMARY, ROOT
-from livingreview.data import load_dataset
+from livingreview.dataset import load_dataset
 from livingreview.results import analyse_outcome, outcome_subgroups, results_table
 
 #: Pages that show every outcome's pooled estimate (glued into their prose), so any outcome change moves them.

@@ -21,7 +21,7 @@ import pytest
 from livingreview import living_pages
 from livingreview import reproduction as rp
 from livingreview.config import DATA_DIR, ROOT
-from livingreview.data import load_dataset
+from livingreview.dataset import load_dataset
 
 SYNTHETIC = ROOT / "tests" / "fixtures" / "synthetic"
 REGENERATE = "python -m livingreview.reproduction --write-pins"

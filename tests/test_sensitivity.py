@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from livingreview.effects import back_transform, escalc
-from livingreview.model import rma
-from livingreview.sensitivity import LeaveOneOut, leave_one_out
+from livingreview.engine.effects import back_transform, escalc
+from livingreview.engine.model import rma
+from livingreview.engine.sensitivity import LeaveOneOut, leave_one_out
 
 XI, NI = [3, 6, 10, 1], [11, 17, 21, 6]
 

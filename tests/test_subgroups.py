@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from livingreview.effects import EffectSizes, escalc
-from livingreview.model import rma
-from livingreview.subgroups import SubgroupResult, q_between, subgroup_analysis
+from livingreview.engine.effects import EffectSizes, escalc
+from livingreview.engine.model import rma
+from livingreview.engine.subgroups import SubgroupResult, q_between, subgroup_analysis
 
 RTOL = 1e-10
 

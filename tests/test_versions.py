@@ -11,7 +11,7 @@ import pytest
 from livingreview import living_pages, versions
 from livingreview.build import build
 from livingreview.config import DATA_DIR, PRIMARY
-from livingreview.data import load_dataset
+from livingreview.dataset import load_dataset
 from livingreview.results import outcome_subgroups, results_table
 
 ADDED_IN_V2 = {"agrawal2025_india", "inocd22_2025_italy"}

@@ -1,4 +1,4 @@
-# Golden values for livingreview.bias and livingreview.glmm from R metafor (Debian r-cran-metafor 3.8-1) + lme4.
+# Golden values for livingreview.engine.bias and livingreview.engine.glmm from R metafor (Debian r-cran-metafor 3.8-1) + lme4.
 #
 # Run from the repository root:   Rscript tests/oracle/golden_bias.R [output.json]
 # (default output: tests/oracle/golden_bias.json). Deterministic: no random numbers, fixed digits.

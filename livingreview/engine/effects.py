@@ -18,8 +18,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy.special import expit
 
-MEASURES = ("PR", "PLO", "PAS", "PFT")
-TO_CHOICES = ("only0", "all", "if0all", "none")
+from .options import MEASURES, TO_CHOICES
 
 
 @dataclass(frozen=True)

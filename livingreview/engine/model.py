@@ -13,10 +13,7 @@ import numpy as np
 from scipy import optimize, stats
 
 from .effects import EffectSizes, back_transform
-
-METHODS = ("FE", "DL", "REML", "PM", "ML")
-TESTS = ("z", "t", "knha", "adhoc")
-PI_DISTS = ("z", "t1", "t2")
+from .options import METHODS, PI_DISTS, TESTS
 
 # Fisher scoring (REML/ML) stops when |Δτ²| < THRESHOLD, as metafor's control=list(threshold=); metafor's
 # default is 1e-5, the oracle runs both sides at 1e-12. LL0_TOL is metafor's control$tol in its ll0 check.
