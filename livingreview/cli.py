@@ -1,4 +1,8 @@
-"""Command line: ``python -m livingreview {results,validate,build,run}``."""
+"""Command line: ``python -m livingreview {results,validate,build,run}``.
+
+Every failure is one clear message on stderr (never a traceback): exit 1 when the data, a notebook or the build
+failed, exit 2 for an invalid request (as argparse does).
+"""
 
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ def _add_spec_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m livingreview", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m livingreview", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("results", help="print every pooled estimate (outcome × overall/subgroup level)")
@@ -68,50 +72,52 @@ def main(argv=None) -> int:
     if args.command == "validate":
         from livingreview.dataset import validate_cli
         return validate_cli(args.data)
-
-    from livingreview.dataset import DataValidationError, load_dataset
-
     if args.command == "results":
-        try:
-            dataset = load_dataset(args.data)
-        except DataValidationError as err:
-            print(err, file=sys.stderr)
-            return 1
-        from livingreview.results import results_table
-        spec = Spec(measure=args.measure, method=args.method, test=args.test, pi_dist=args.pi_dist)
-        table = results_table(dataset, spec, outcomes=args.outcome, data_version=args.data_version)
-        if args.format == "csv":
-            table.to_csv(sys.stdout, index=False, float_format="%.10g", lineterminator="\n")
-        else:
-            records = json.loads(table.to_json(orient="records", double_precision=10))
-            json.dump(records, sys.stdout, indent=1, ensure_ascii=False)
-            sys.stdout.write("\n")
-        return 0
-
+        return _results(args)
     if args.command == "build":
-        from livingreview.build import BuildError, build
-        try:
-            out = build(data_dir=args.data, data_version=args.data_version, out=args.out, jobs=args.jobs,
-                        force=args.force, accept=args.accept)
-        except DataValidationError as err:
-            print(f"Build stopped: the dataset is invalid; the last good book is untouched.\n{err}", file=sys.stderr)
-            return 1
-        except BuildError as err:
-            print(f"Build failed; the last good book is untouched.\n{err}", file=sys.stderr)
-            return 1
-        print(f"Book built: open {out / 'index.html'}")
-        return 0
+        return _build(args)
+    return _run(args)
 
-    if args.command == "run":
-        return _run(args)
-    return 2
+
+def _results(args) -> int:
+    from livingreview.dataset import DataValidationError, load_dataset
+    from livingreview.review.outcomes import results_table
+
+    try:
+        dataset = load_dataset(args.data)
+    except DataValidationError as err:
+        print(err, file=sys.stderr)
+        return 1
+    spec = Spec(measure=args.measure, method=args.method, test=args.test, pi_dist=args.pi_dist)
+    table = results_table(dataset, spec, outcomes=args.outcome, data_version=args.data_version)
+    if args.format == "csv":
+        table.to_csv(sys.stdout, index=False, float_format="%.10g", lineterminator="\n")
+    else:
+        records = json.loads(table.to_json(orient="records", double_precision=10))
+        json.dump(records, sys.stdout, indent=1, ensure_ascii=False)
+        sys.stdout.write("\n")
+    return 0
+
+
+def _build(args) -> int:
+    from livingreview.build import BuildError, build
+
+    try:
+        out = build(data_dir=args.data, data_version=args.data_version, out=args.out, jobs=args.jobs,
+                    force=args.force, accept=args.accept)
+    except BuildError as err:
+        print(f"Build failed; the last good book is untouched.\n{err}", file=sys.stderr)
+        return 1
+    except Exception as err:  # noqa: BLE001 — data and file-system problems: one message, never a traceback
+        return _failure("Build stopped", err)
+    print(f"Book built: open {out / 'index.html'}")
+    return 0
 
 
 def _run(args) -> int:
     """Exit 0 on success, 2 for an invalid request (unknown template, parameter or value), 1 if execution failed."""
-    from livingreview.build import BuildError
-    from livingreview.dataset import DataValidationError
-    from livingreview.run import RunError, describe_parameters, run
+    from livingreview.build.execute import ExecutionError
+    from livingreview.build.run import RunError, describe_parameters, run
 
     try:
         if args.list:
@@ -123,13 +129,26 @@ def _run(args) -> int:
     except RunError as err:
         print(f"python -m livingreview run: error: {err}", file=sys.stderr)
         return 2
-    except DataValidationError as err:
-        print(f"The dataset is invalid:\n{err}", file=sys.stderr)
-        return 1
-    except BuildError as err:
+    except ExecutionError as err:
         print(f"Execution failed: {err}", file=sys.stderr)
         return 1
+    except Exception as err:  # noqa: BLE001
+        return _failure("Run stopped", err)
     print(f"Executed notebook: {result.notebook}")
     if result.html is not None:
         print(f"HTML copy: {result.html}")
     return 0
+
+
+def _failure(what: str, err: Exception) -> int:
+    """One message for a failure that is not the build's own: invalid data, a file-system problem."""
+    from livingreview.dataset import DataValidationError
+
+    if isinstance(err, DataValidationError):
+        print(f"{what}: the dataset is invalid; the last good book is untouched.\n{err}", file=sys.stderr)
+    elif isinstance(err, OSError):
+        where = f" ({err.filename})" if getattr(err, "filename", None) else ""
+        print(f"{what}: {err.strerror or err}{where}; the last good book is untouched.", file=sys.stderr)
+    else:
+        raise err
+    return 1

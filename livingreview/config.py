@@ -17,20 +17,20 @@ NOTEBOOKS_DIR = ROOT / "notebooks"
 MANIFEST = ROOT / "manifest.yml"
 #: Where builds happen; LIVINGREVIEW_BUILD_DIR moves it (tests and parallel work use their own).
 BUILD_DIR = Path(os.environ.get("LIVINGREVIEW_BUILD_DIR", ROOT / "_build"))
+#: Stands in for the repository's own ``data`` in executed notebooks (for tests/test_regression.py only).
+DATA_OVERRIDE = "LIVINGREVIEW_DATA_DIR"
 
 # The engine's option lists and the dataset's vocabularies (one place each, both standard library only),
 # re-exported for the command line and the notebooks.
-from livingreview.dataset.vocabulary import DISEASE_STATUSES, REGIMENS  # noqa: E402
+from livingreview.dataset.vocabulary import SUBGROUP_LEVELS  # noqa: E402
 from livingreview.engine.options import MEASURES, METHODS, PI_DISTS, TESTS  # noqa: E402
 
-#: The subgrouping columns of ``data/studies.csv`` the paper's forest plots use, with their display names.
+#: The display name of each subgrouping column (its levels, in the book's order: ``SUBGROUP_LEVELS``).
 SUBGROUPS = {
     "regimen": "Treatment regimen",
     "disease_status": "Disease status",
 }
-
-#: Levels of each subgrouping column, in the order the book shows them.
-SUBGROUP_LEVELS = {"regimen": REGIMENS, "disease_status": DISEASE_STATUSES}
+assert tuple(SUBGROUPS) == tuple(SUBGROUP_LEVELS), "every subgrouping column needs a display name"
 
 #: Egger, Begg and trim-and-fill are run only with at least this many studies (Cochrane Handbook §13.3.5.4).
 MIN_K_BIAS = 10

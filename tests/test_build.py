@@ -1,6 +1,6 @@
 """The build end to end: real and synthetic data, every page of the table of contents, atomic publishing.
 
-One real build is shared by the tests of this module (it takes about a minute and a half on two cores).
+One real build is shared by the tests of this module (``real_book`` in conftest.py).
 """
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from livingreview import report
-from livingreview.build import BuildError, build, load_manifest
+from livingreview import format as fmt
+from livingreview.build import BuildError, build
+from livingreview.build.manifest import ManifestError, load_manifest, toc_text
 from livingreview.config import DATA_DIR, MANIFEST, PRIMARY, ROOT
 from livingreview.dataset import DataValidationError, load_dataset
-from livingreview.results import results_table
+from livingreview.review.outcomes import results_table
 
 SYNTHETIC = ROOT / "tests" / "fixtures" / "synthetic"
 
@@ -42,6 +43,12 @@ def page_text(html: Path, doc: str) -> str:
     return (html / f"{doc}.html").read_text(encoding="utf-8")
 
 
+def write_manifest(path: Path, chapters: list, root="index") -> Path:
+    path.write_text(yaml.safe_dump({"root": root, "parts": [{"caption": "Test", "chapters": chapters}]},
+                                   sort_keys=False))
+    return path
+
+
 def test_every_toc_page_is_built(real_book):
     _, html = real_book
     files = toc_files(yaml.safe_load((ROOT / "_toc.yml").read_text()))
@@ -50,26 +57,43 @@ def test_every_toc_page_is_built(real_book):
     assert missing == []
 
 
-def test_manifest_and_toc_agree():
-    files = set(toc_files(yaml.safe_load((ROOT / "_toc.yml").read_text())))
-    outputs = {str(Path(p.output).with_suffix("")) for p in load_manifest(MANIFEST)}
-    assert outputs <= files, f"manifest pages missing from _toc.yml: {sorted(outputs - files)}"
+def test_toc_is_generated_from_the_manifest():
+    """One list of pages: the committed _toc.yml is exactly what the manifest generates."""
+    assert (ROOT / "_toc.yml").read_text(encoding="utf-8") == toc_text(load_manifest(MANIFEST))
+
+
+def test_every_template_and_page_module_is_in_the_manifest():
+    pages = load_manifest(MANIFEST).pages
+    templates = {p.stem for p in (ROOT / "notebooks").glob("*.ipynb")}
+    modules = {p.stem for p in (ROOT / "livingreview" / "book").glob("*.py")} - {"__init__", "common", "figures",
+                                                                                   "chapter"}
+    assert {p.name for p in pages} == templates == modules
+
+
+def test_manifest_errors_name_the_entry(tmp_path):
+    bad = write_manifest(tmp_path / "m.yml", [{"notebook": "outcome", "output": "x/y",
+                                               "parameters": {"outcome": "vod", "colour": "red"}}])
+    with pytest.raises(ManifestError, match=r"chapter 1 \(x/y\): parameter\(s\) colour not accepted by outcome"):
+        load_manifest(bad)
+    missing = write_manifest(tmp_path / "n.yml", [{"file": "no/such/page"}])
+    with pytest.raises(ManifestError, match=r"static page book/no/such/page.md does not exist"):
+        load_manifest(missing)
 
 
 def test_outcome_pages_show_forest_plot_and_the_computed_estimate(real_book):
     _, html = real_book
     table = results_table(load_dataset(DATA_DIR), PRIMARY)
     overall = table[table["subgroup"] == "overall"].set_index("outcome")
-    pages = {p.parameters["outcome"]: Path(p.output).with_suffix("").as_posix()
-             for p in load_manifest(MANIFEST) if p.template == "outcome.ipynb"}
+    pages = {p.parameters["outcome"]: p.docname for p in load_manifest(MANIFEST).pages if p.name == "outcome"}
     assert len(pages) == 10
     for outcome, doc in pages.items():
         text = htmllib.unescape(page_text(html, doc))
         assert re.search(r'<img[^>]+alt="Forest plot of ', text), f"{doc}: no forest plot with alt text"
         if outcome in overall.index:
             row = overall.loc[outcome]
-            expected = f"{report.pct(row['estimate'])} (95% CI: {report.interval(row['ci_low'], row['ci_high'])}"
+            expected = f"{fmt.pct(row['estimate'])} (95% CI: {fmt.interval(row['ci_low'], row['ci_high'])}"
             assert expected in text, f"{doc}: pooled estimate {expected} not on the page"
+        assert f'href="../reproduction/audit.html#audit-{outcome}"' in text, f"{doc}: no link to its audit rows"
 
 
 def test_version_banner_on_every_page(real_book):
@@ -107,14 +131,13 @@ def test_bad_data_stops_the_build_and_keeps_the_last_good_book(real_book, tmp_pa
 def test_failing_notebook_is_named_with_its_cell_and_the_book_is_kept(real_book, tmp_path):
     build_dir, html = real_book
     before = html.resolve()
-    template = tmp_path / "broken.ipynb"
+    template = tmp_path / "quality.ipynb"
     shutil.copyfile(ROOT / "notebooks" / "quality.ipynb", template)
     import nbformat
     nb = nbformat.read(template, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell("raise RuntimeError('deliberate failure')"))
     nbformat.write(nb, template)
-    manifest = tmp_path / "manifest.yml"
-    manifest.write_text(yaml.safe_dump({"pages": [{"template": str(template), "output": "results/broken.ipynb"}]}))
+    manifest = write_manifest(tmp_path / "manifest.yml", [], root={"notebook": str(template), "output": "results/broken"})
     with pytest.raises(BuildError) as err:
         build(data_dir=DATA_DIR, build_dir=build_dir, manifest=manifest, jobs=1, log=lambda *a: None)
     message = str(err.value)

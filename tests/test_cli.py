@@ -14,7 +14,7 @@ import pytest
 from livingreview.cli import main
 from livingreview.config import ROOT, Spec
 from livingreview.dataset import load_dataset
-from livingreview.results import RESULT_COLUMNS, results_table
+from livingreview.review.outcomes import RESULT_COLUMNS, results_table
 
 SYNTHETIC = ROOT / "tests" / "fixtures" / "synthetic"
 REQUIRED = ["outcome", "subgroup", "level", "k", "events", "total", "measure", "method", "estimate", "ci_low",

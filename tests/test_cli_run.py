@@ -8,12 +8,12 @@ import sys
 import nbformat
 import pytest
 
-from livingreview import report
+from livingreview import format as fmt
+from livingreview.build.run import RunError, parse_parameters, resolve_template
 from livingreview.cli import main
 from livingreview.config import DATA_DIR, MEASURES, ROOT, Spec
 from livingreview.dataset import load_dataset
-from livingreview.results import results_table
-from livingreview.run import RunError, parse_parameters, resolve_template
+from livingreview.review.outcomes import results_table
 
 
 def cli(*args, cwd=ROOT):
@@ -59,7 +59,7 @@ def test_run_executes_one_notebook_with_the_parameters(vod_runs):
         params = injected(nb)
         assert f'measure = "{measure}"' in params and 'method = "REML"' in params and 'outcome = "vod"' in params
         overall = table[measure][table[measure]["subgroup"] == "overall"].iloc[0]
-        shown[measure] = f"{report.pct(overall['estimate'])} (95% CI: {report.interval(overall['ci_low'], overall['ci_high'])}"
+        shown[measure] = f"{fmt.pct(overall['estimate'])} (95% CI: {fmt.interval(overall['ci_low'], overall['ci_high'])}"
         assert shown[measure] in output_text(nb), f"{measure}: the pooled estimate {shown[measure]} is not in the output"
         assert nb.metadata["livingreview"]["inputs"]  # tidied as the build tidies
         html = notebooks[0].with_suffix(".html")
@@ -128,4 +128,13 @@ def test_parse_parameters_types_and_conflicts():
     # the template's default outcome is used when none is given (page titles need it)
     assert parse_parameters([], resolve_template("outcome"), None, ds) == {"outcome": "overall_response"}
     with pytest.raises(RunError, match="no outcome parameter"):
-        parse_parameters([], resolve_template("methods"), "vod", ds)
+        parse_parameters([], resolve_template("quality"), "vod", ds)
+
+
+def test_a_template_accepts_only_the_parameters_its_page_uses():
+    """A page with no analysis choice refuses analysis parameters instead of silently ignoring them."""
+    ds = load_dataset(DATA_DIR)
+    with pytest.raises(RunError, match="unknown parameter 'measure' for template quality"):
+        parse_parameters(["measure=PFT"], resolve_template("quality"), None, ds)
+    with pytest.raises(RunError, match="no cell tagged 'parameters'"):
+        parse_parameters(["measure=PFT"], resolve_template("methods"), None, ds)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from livingreview.dataset import DataValidationError, Dataset, load_dataset, validate_cli
+from livingreview.dataset import Dataset, DataValidationError, load_dataset, validate_cli
 
 SYNTHETIC = Path(__file__).parent / "fixtures" / "synthetic"
 REPO_DATA = Path(__file__).parent.parent / "data"

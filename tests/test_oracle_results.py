@@ -17,7 +17,7 @@ import pytest
 
 from livingreview.config import DATA_DIR, ROOT, Spec
 from livingreview.dataset import load_dataset
-from livingreview.results import results_table
+from livingreview.review.outcomes import results_table
 
 GOLDEN = ROOT / "tests" / "oracle" / "golden_results.json"
 SCRIPT = ROOT / "tests" / "oracle" / "golden_results.R"

@@ -2,37 +2,43 @@
 
 Each claim is recomputed here from the engine (escalc, rma, rma_glmm, egger_test …) without going through
 :mod:`livingreview.primer`, then compared with what the primer functions return, with the numbers a chapter glues
-(:mod:`livingreview.primer_pages`), and — for the Freeman–Tukey claim — with the executed chapter and the built book.
+(the primer's page modules in :mod:`livingreview.book`), and — for the Freeman–Tukey claim — with the executed chapter and the built book.
 """
 
 from __future__ import annotations
 
 import html as htmllib
+import importlib
 import re
 from pathlib import Path
 
 import nbformat
 import numpy as np
 import pytest
-import yaml
 
-from livingreview import primer, primer_pages
+from livingreview.build.manifest import load_manifest
 from livingreview.config import DATA_DIR, MANIFEST, NOTEBOOKS_DIR, PRIMARY, ROOT, SENSITIVITY_SPECS
 from livingreview.dataset import load_dataset
 from livingreview.engine.effects import escalc, ipft_hm
 from livingreview.engine.glmm import rma_glmm
 from livingreview.engine.model import rma
-from livingreview.results import analyse_outcome
+from livingreview.review import primer
+from livingreview.review.outcomes import analyse_outcome
 
-CHAPTERS = {  # template → (factory in primer_pages, output in manifest)
-    "primer_transformations.ipynb": ("transformations", "primer/transformations.ipynb"),
-    "primer_heterogeneity.ipynb": ("heterogeneity", "primer/heterogeneity.ipynb"),
-    "primer_intervals.ipynb": ("intervals", "primer/intervals.ipynb"),
-    "primer_subgroups.ipynb": ("subgroups", "primer/subgroups.ipynb"),
-    "primer_small_study_effects.ipynb": ("small_study_effects", "primer/small-study-effects.ipynb"),
-    "primer_sensitivity.ipynb": ("sensitivity", "primer/sensitivity.ipynb"),
+CHAPTERS = {  # template (and page module) → output in the manifest
+    "primer_transformations": "primer/transformations.ipynb",
+    "primer_heterogeneity": "primer/heterogeneity.ipynb",
+    "primer_intervals": "primer/intervals.ipynb",
+    "primer_subgroups": "primer/subgroups.ipynb",
+    "primer_small_study_effects": "primer/small-study-effects.ipynb",
+    "primer_sensitivity": "primer/sensitivity.ipynb",
 }
-FAST = {"small_study_effects": {"n_sims": 40, "k_values": (5, 10)}}  # keep the unit tests quick
+FAST = {"primer_small_study_effects": {"n_sims": 40, "k_values": (5, 10)}}  # keep the unit tests quick
+
+
+def chapter(template: str, *args, **kwargs):
+    """A chapter as its notebook loads it (``livingreview.book.<template>.load``)."""
+    return importlib.import_module(f"livingreview.book.{template}").load(*args, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +47,7 @@ def ds():
 
 
 def manifest_pages():
-    return {p["template"]: p for p in yaml.safe_load(MANIFEST.read_text())["pages"]
-            if str(p["template"]).startswith("primer_")}
+    return {p.name: p for p in load_manifest(MANIFEST).pages if p.name.startswith("primer_")}
 
 
 def counts(ds, outcome):
@@ -64,7 +69,7 @@ def ft_gap_from_engine(x, n, method="REML"):
 
 
 def test_ft_backtransform_matches_the_engine(ds):
-    outcome = manifest_pages()["primer_transformations.ipynb"]["parameters"]["outcome"]
+    outcome = manifest_pages()["primer_transformations"].parameters["outcome"]
     x, n, labels = counts(ds, outcome)
     gap, ft, glmm = ft_gap_from_engine(x, n)
     r = primer.ft_backtransform(x, n, labels, method="REML")
@@ -82,10 +87,10 @@ def test_ft_backtransform_matches_the_engine(ds):
 
 
 def test_ft_claim_is_what_the_chapter_glues(ds):
-    outcome = manifest_pages()["primer_transformations.ipynb"]["parameters"]["outcome"]
+    outcome = manifest_pages()["primer_transformations"].parameters["outcome"]
     x, n, _ = counts(ds, outcome)
     gap, ft, glmm = ft_gap_from_engine(x, n)
-    ch = primer_pages.transformations(outcome)
+    ch = chapter("primer_transformations", outcome)
     assert ch.numbers["ft_gap"] == pytest.approx(gap, abs=1e-5)
     assert ch.numbers["ft_gap_abs"] == pytest.approx(abs(gap), abs=1e-5)
     assert ch.numbers["ft_hm"] == pytest.approx(100 * ft, abs=1e-5)
@@ -124,7 +129,7 @@ def test_i2_demo_same_tau2_different_study_sizes(ds):
     # at f = ṽ/τ², I² is exactly 50%
     f50 = demo.factor_for_50
     assert 100 * demo.tau2 / (demo.tau2 + demo.vt / f50) == pytest.approx(50.0)
-    ch = primer_pages.heterogeneity("overall_response")
+    ch = chapter("primer_heterogeneity", "overall_response")
     assert ch.numbers["demo_i2_1"] == pytest.approx(res.i2, abs=1e-5)
     assert ch.numbers["demo_i2_lo"] == pytest.approx(i2[0], abs=1e-5)
     assert ch.numbers["demo_i2_hi"] == pytest.approx(i2[-1], abs=1e-5)
@@ -197,7 +202,7 @@ def test_egger_power_simulation_is_deterministic_under_its_seed(ds):
 def test_egger_power_claims(ds):
     """The chapter's claims at its own settings, with fewer simulations: Egger's SE-based test rejects far more often
     than α without any selection for the logit of a proportion; the 1/√n version does not; the arcsine does not."""
-    outcome = manifest_pages()["primer_small_study_effects.ipynb"]["parameters"]["outcome"]
+    outcome = manifest_pages()["primer_small_study_effects"].parameters["outcome"]
     a = analyse_outcome(ds, outcome)
     p, tau2, n = a.overall.proportion().estimate, a.overall.tau2, a.studies["total"].to_numpy()
     sim = primer.egger_power(n, p, tau2, k_values=(10,), n_sims=200, seed=20250601)
@@ -208,7 +213,7 @@ def test_egger_power_claims(ds):
 
 
 def test_egger_power_matches_the_chapter(ds):
-    ch = primer_pages.small_study_effects("overall_response", n_sims=40, k_values=(5, 10))
+    ch = chapter("primer_small_study_effects", "overall_response", n_sims=40, k_values=(5, 10))
     sim = ch.power
     assert sim.seed == 20250601 and sim.n_sims == 40
     again = primer.egger_power(analyse_outcome(ds, "overall_response").studies["total"].to_numpy(), sim.p, sim.tau2,
@@ -257,14 +262,13 @@ def glue_keys(source: str) -> set[str]:
 
 @pytest.mark.parametrize("template", sorted(CHAPTERS))
 def test_every_glued_name_in_a_chapter_is_computed(template):
-    factory, _ = CHAPTERS[template]
-    nb = nbformat.read(NOTEBOOKS_DIR / template, as_version=4)
+    nb = nbformat.read(NOTEBOOKS_DIR / f"{template}.ipynb", as_version=4)
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
     params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(params) == 1 and "data_version = None" in params[0].source and "measure = None" in params[0].source
     md = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
-    ch = getattr(primer_pages, factory)(**FAST.get(factory, {}))
+    ch = chapter(template, **FAST.get(template, {}))
     figures = set(re.findall(r'glue_figure\("(\w+)"', code))
     known = set(ch.numbers) | set(ch.markdown) | figures
     missing = glue_keys(md) - known
@@ -281,14 +285,14 @@ def test_no_typed_numbers_in_the_prose():
     """Numbers in a chapter's prose come from glue; the only literal numbers allowed are structural ones."""
     allowed = {"0", "1", "2", "4", "½", "50", "95", "100", "2009", "2019", "2016", "10", "476"}
     for template in CHAPTERS:
-        nb = nbformat.read(NOTEBOOKS_DIR / template, as_version=4)
+        nb = nbformat.read(NOTEBOOKS_DIR / f"{template}.ipynb", as_version=4)
         for cell in nb.cells:
             if cell.cell_type != "markdown":
                 continue
             text = re.sub(r"\{glue(?::\w+)?\}`[^`]*`", "", cell.source)
             text = re.sub(r"```.*?```", "", text, flags=re.S)  # code blocks and directives
             text = re.sub(r"`[^`]*`", "", text)
-            text = re.sub(r"\{\{[^}]*\}\}", "", text)
+            text = re.sub(r"\{\{[^}]*\}\}|\{%[^%]*%\}", "", text)
             text = re.sub(r"(Exercise|chapter) \d", "", text)  # structure, not statistics
             numbers = set(re.findall(r"(?<![\w.])\d+(?:\.\d+)?", text))
             assert numbers <= allowed, f"{template}: literal numbers {sorted(numbers - allowed)} in: {cell.source[:80]}"
@@ -296,10 +300,10 @@ def test_no_typed_numbers_in_the_prose():
 
 def test_manifest_and_toc_list_the_primer():
     pages = manifest_pages()
-    assert {t: p["output"] for t, p in pages.items()} == {t: out for t, (_, out) in CHAPTERS.items()}
+    assert {t: p.output for t, p in pages.items()} == CHAPTERS
     toc = (ROOT / "_toc.yml").read_text()
     assert "caption: Methods primer" in toc and "file: primer/index" in toc
-    for _, out in CHAPTERS.values():
+    for out in CHAPTERS.values():
         assert f"file: {Path(out).with_suffix('').as_posix()}" in toc
     assert (ROOT / "book" / "primer" / "index.md").is_file()
 
@@ -309,8 +313,8 @@ def test_manifest_and_toc_list_the_primer():
 
 def test_executed_chapter_shows_the_ft_gap(ds, tmp_path):
     """Execute the chapter as the book does (via ``run``) and read the glued value and the HTML copy."""
-    from livingreview.run import glued_outputs, run
-    outcome = manifest_pages()["primer_transformations.ipynb"]["parameters"]["outcome"]
+    from livingreview.build.run import glued_outputs, run
+    outcome = manifest_pages()["primer_transformations"].parameters["outcome"]
     result = run("primer_transformations", outcome, [], out_dir=tmp_path, log=lambda *_: None)
     nb = nbformat.read(result.notebook, as_version=4)
     glued = glued_outputs(nb)
@@ -323,10 +327,10 @@ def test_executed_chapter_shows_the_ft_gap(ds, tmp_path):
 
 def test_book_shows_the_primer(real_book, ds):
     _, html = real_book
-    for _, out in CHAPTERS.values():
+    for out in CHAPTERS.values():
         assert (html / Path(out).with_suffix(".html")).is_file()
     assert (html / "primer" / "index.html").is_file()
-    outcome = manifest_pages()["primer_transformations.ipynb"]["parameters"]["outcome"]
+    outcome = manifest_pages()["primer_transformations"].parameters["outcome"]
     x, n, _ = counts(ds, outcome)
     gap, ft, glmm = ft_gap_from_engine(x, n)
     text = htmllib.unescape((html / "primer" / "transformations.html").read_text(encoding="utf-8"))
@@ -339,20 +343,13 @@ def test_book_shows_the_primer(real_book, ds):
     assert f"{vod['pi_low']:.1f}%–{vod['pi_high']:.1f}%" in intervals  # the paper's VOD PI, from published.csv
 
 
-def test_audit_link_only_if_the_audit_page_is_in_the_book():
-    outputs = {p["output"] for p in yaml.safe_load(MANIFEST.read_text())["pages"]}
-    nb = nbformat.read(NOTEBOOKS_DIR / "primer_sensitivity.ipynb", as_version=4)
-    md = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
-    assert ("](../reproduction/audit.ipynb)" in md) == ("reproduction/audit.ipynb" in outputs)
-
-
 @pytest.mark.parametrize("kwargs", [{"data_dir": "tests/fixtures/synthetic"}, {"data_version": 1}],
                          ids=["synthetic", "version-1"])
 def test_chapters_work_on_other_datasets(kwargs):
     """The build runs the primer on the synthetic fixture and on earlier data versions too."""
-    for template, (factory, _) in CHAPTERS.items():
-        ch = getattr(primer_pages, factory)(**kwargs, **FAST.get(factory, {}))
-        nb = nbformat.read(NOTEBOOKS_DIR / template, as_version=4)
+    for template in CHAPTERS:
+        ch = chapter(template, **kwargs, **FAST.get(template, {}))
+        nb = nbformat.read(NOTEBOOKS_DIR / f"{template}.ipynb", as_version=4)
         md = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
         code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
         known = set(ch.numbers) | set(ch.markdown) | set(re.findall(r'glue_figure\("(\w+)"', code))

@@ -2,7 +2,7 @@
 
 * ``test_changed_event_count_fails_exactly_the_affected_notebooks`` shows the baseline catches a moved number:
   one event count of one outcome is changed in a copy of the dataset, the notebooks are pointed at the copy with
-  ``LIVINGREVIEW_DATA_DIR`` (honoured by ``livingreview.pages.dataset``; the committed notebooks are not touched),
+  ``LIVINGREVIEW_DATA_DIR`` (honoured by ``livingreview.book.common.dataset``; the committed notebooks are not touched),
   and nbval must fail on exactly that outcome's pages and the pages that summarise every outcome, and pass on
   pages that do not show it.
 * Figures are not compared byte for byte by nbval (``tests/nbval_sanitize.cfg`` says why); what the book's forest
@@ -27,11 +27,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from livingreview import pages
-from livingreview.build import load_manifest
+from livingreview.book import common, outcome as outcome_page
+from livingreview.build.manifest import load_manifest
 from livingreview.config import BOOK_DIR, DATA_DIR, MANIFEST, MIN_K_BIAS, PRIMARY, ROOT
 from livingreview.dataset import load_dataset
-from livingreview.results import analyse_outcome, outcome_subgroups, results_table
+from livingreview.review.outcomes import analyse_outcome, outcome_subgroups, results_table
 
 #: Pages that show every outcome's pooled estimate (glued into their prose), so any outcome change moves them.
 SUMMARY_PAGES = ("discussion.ipynb", "conclusion.ipynb")
@@ -39,15 +39,15 @@ SUMMARY_PAGES = ("discussion.ipynb", "conclusion.ipynb")
 UNAFFECTED_PAGES = ("results/adverse-events.ipynb", "results/quality.ipynb")
 
 
-OUTCOME_TEMPLATES = ("outcome.ipynb", "bias.ipynb", "sensitivity.ipynb")
+OUTCOME_TEMPLATES = ("outcome", "bias", "sensitivity")
 
 
 def _outcome_pages() -> dict[str, dict[str, str]]:
     """outcome -> {template: output} for the per-outcome pages (outcome, bias, sensitivity) of the manifest."""
     out: dict[str, dict[str, str]] = {}
-    for page in load_manifest(MANIFEST):
-        if page.template in OUTCOME_TEMPLATES:
-            out.setdefault(page.parameters["outcome"], {})[page.template] = page.output
+    for page in load_manifest(MANIFEST).pages:
+        if page.name in OUTCOME_TEMPLATES:
+            out.setdefault(page.parameters["outcome"], {})[page.name] = page.output
     return out
 
 
@@ -102,10 +102,10 @@ def test_changed_event_count_fails_exactly_the_affected_notebooks(tmp_path):
     load_dataset(data)  # still a valid dataset
 
     own = _outcome_pages()[outcome]
-    affected = [own["outcome.ipynb"], own["sensitivity.ipynb"], *SUMMARY_PAGES]
+    affected = [own["outcome"], own["sensitivity"], *SUMMARY_PAGES]
     unaffected = list(UNAFFECTED_PAGES)
     # Below MIN_K_BIAS studies the bias page shows no number that depends on the counts (the tests are not run).
-    (affected if k >= MIN_K_BIAS else unaffected).append(own["bias.ipynb"])
+    (affected if k >= MIN_K_BIAS else unaffected).append(own["bias"])
     notebooks = affected + unaffected
     missing = [nb for nb in notebooks if not (BOOK_DIR / nb).is_file()]
     assert missing == [], f"no committed baseline for {missing}: run `python -m livingreview build --accept`"
@@ -115,7 +115,7 @@ def test_changed_event_count_fails_exactly_the_affected_notebooks(tmp_path):
     assert sorted(nb for nb, cells in failed.items() if cells) == sorted(affected), \
         f"changed {outcome} events {events} -> {events + 1} (of {total}); failed cells: {failed}"
     # ... and they fail because of the change: the outcome page's diff shows the new count.
-    assert f"{events + 1} / {total}" in text[own["outcome.ipynb"]]
+    assert f"{events + 1} / {total}" in text[own["outcome"]]
 
 
 def test_unchanged_data_passes_the_same_notebooks_through_the_override(tmp_path):
@@ -123,7 +123,7 @@ def test_unchanged_data_passes_the_same_notebooks_through_the_override(tmp_path)
     data = tmp_path / "data"
     shutil.copytree(DATA_DIR, data)
     outcome, _ = _chosen_outcome()
-    notebooks = [_outcome_pages()[outcome]["outcome.ipynb"]]
+    notebooks = [_outcome_pages()[outcome]["outcome"]]
     failed, text = _nbval(notebooks, data, tmp_path / "junit.xml")
     assert {nb: cells for nb, cells in failed.items() if cells} == {}, text
 
@@ -133,10 +133,10 @@ def test_data_dir_override_applies_to_the_repository_dataset_only(tmp_path, monk
     shutil.copytree(DATA_DIR, data)
     synthetic = ROOT / "tests" / "fixtures" / "synthetic"
     monkeypatch.setenv("LIVINGREVIEW_DATA_DIR", str(data))
-    assert Path(pages.dataset("data").data_dir) == data
-    assert Path(pages.dataset(str(synthetic)).data_dir) == synthetic  # an explicit data_dir is kept
+    assert Path(common.dataset((), "data").data_dir) == data
+    assert Path(common.dataset((), str(synthetic)).data_dir) == synthetic  # an explicit data_dir is kept
     monkeypatch.delenv("LIVINGREVIEW_DATA_DIR")
-    assert Path(pages.dataset("data").data_dir) == DATA_DIR  # not served from the cache of the override
+    assert Path(common.dataset((), "data").data_dir) == DATA_DIR  # not served from the cache of the override
 
 
 # --- the figures: plotted data, not pixels --------------------------------------------------------------------
@@ -145,12 +145,13 @@ def test_data_dir_override_applies_to_the_repository_dataset_only(tmp_path, monk
 @pytest.mark.parametrize("outcome", sorted(_outcome_pages()))
 def test_forest_plots_draw_the_numbers_of_the_results_table(outcome):
     """Each forest plot of an outcome page draws the pooled rows of the results table and the pooled studies."""
-    page = pages.outcome_page(outcome)
+    page = outcome_page.load(outcome)
     a = page.analysis
     if a.overall is None:
         pytest.skip(f"no study reports {outcome}: the page shows a message instead of a forest plot")
-    table = results_table(pages.dataset("data"), PRIMARY, outcomes=[outcome])
-    columns = outcome_subgroups(pages.dataset("data"), outcome) or [None]
+    ds = load_dataset(DATA_DIR)
+    table = results_table(ds, PRIMARY, outcomes=[outcome])
+    columns = outcome_subgroups(ds, outcome) or [None]
     for column in columns:
         d = page.forest(column).data
         overall = table[table["subgroup"] == "overall"].iloc[0]
@@ -175,11 +176,11 @@ def test_forest_plots_draw_the_numbers_of_the_results_table(outcome):
 
 def _baseline() -> dict[str, dict]:
     return {p.output: json.loads((BOOK_DIR / p.output).read_text(encoding="utf-8"))
-            for p in load_manifest(MANIFEST) if (BOOK_DIR / p.output).is_file()}
+            for p in load_manifest(MANIFEST).pages if (BOOK_DIR / p.output).is_file()}
 
 
 def test_every_manifest_page_has_a_baseline_and_no_baseline_is_stale():
-    outputs = {p.output for p in load_manifest(MANIFEST)}
+    outputs = {p.output for p in load_manifest(MANIFEST).pages}
     committed = {p.relative_to(BOOK_DIR).as_posix() for p in BOOK_DIR.rglob("*.ipynb")
                  if "_build" not in p.parts and ".ipynb_checkpoints" not in p.parts}
     hint = "run `python -m livingreview build --accept` (see README, 'Accepting a new baseline')"
@@ -199,7 +200,7 @@ def test_baseline_holds_nothing_that_differs_between_runs_or_machines():
             if {"papermill", "execution"} & set(cell.get("metadata", {})):
                 problems.append(f"{where}: run metadata {sorted(cell['metadata'])}")
             source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-            if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
+            if "injected-parameters" in cell.get("metadata", {}).get("tags", []) and "data_dir" in source:
                 m = re.search(r'^data_dir = "([^"]*)"', source, re.M)
                 if not m or Path(m.group(1)).is_absolute():
                     problems.append(f"{where}: injected data_dir is not repository-relative: {m and m.group(1)}")

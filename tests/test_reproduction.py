@@ -6,7 +6,7 @@ decided it and the closest specification; ``tests/pins/reproduction_outcomes.csv
 specification per outcome) are compared exactly with a fresh computation. When a change of data or code moves
 them on purpose, regenerate them with
 
-    python -m livingreview.reproduction --write-pins
+    python -m livingreview.review.audit --write-pins
 
 and review the diff.
 """
@@ -18,13 +18,14 @@ import math
 import pandas as pd
 import pytest
 
-from livingreview import living_pages
-from livingreview import reproduction as rp
+from livingreview.book import outcome as outcome_page, reproduction as audit_page
 from livingreview.config import DATA_DIR, ROOT
 from livingreview.dataset import load_dataset
+from livingreview.review import audit as rp
+from livingreview.review.audit import pins
 
 SYNTHETIC = ROOT / "tests" / "fixtures" / "synthetic"
-REGENERATE = "python -m livingreview.reproduction --write-pins"
+REGENERATE = "python -m livingreview.review.audit --write-pins"
 
 
 @pytest.fixture(scope="module")
@@ -64,9 +65,9 @@ def _as_strings(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_status_pins_match_a_fresh_computation(audit):
-    pinned = _read_pin(rp.STATUS_PIN)
-    fresh = _as_strings(rp.status_pin_frame(audit))
-    assert list(pinned.columns) == rp.STATUS_PIN_COLUMNS
+    pinned = _read_pin(pins.STATUS_PIN)
+    fresh = _as_strings(pins.status_pin_frame(audit))
+    assert list(pinned.columns) == pins.STATUS_PIN_COLUMNS
     diff = pinned.merge(fresh, how="outer", indicator=True)
     changed = diff[diff["_merge"] != "both"]
     assert changed.empty, f"reproduction statuses moved; if on purpose run `{REGENERATE}`:\n{changed.to_string()}"
@@ -74,8 +75,8 @@ def test_status_pins_match_a_fresh_computation(audit):
 
 
 def test_outcome_pins_match_a_fresh_computation(ds, audit):
-    pinned = _read_pin(rp.OUTCOME_PIN)
-    fresh = _as_strings(rp.outcome_pin_frame(rp.best_specifications(ds, audit)))
+    pinned = _read_pin(pins.OUTCOME_PIN)
+    fresh = _as_strings(pins.outcome_pin_frame(rp.best_specifications(ds, audit)))
     pd.testing.assert_frame_equal(pinned, fresh, obj=f"best specifications (regenerate: `{REGENERATE}`)")
 
 
@@ -329,19 +330,20 @@ def test_best_specification_of_the_main_outcomes(ds, audit):
 
 
 def test_badge_for_an_outcome_without_published_numbers():
-    html = living_pages.reproduction_badge("relapse", data_dir=str(SYNTHETIC)).data
-    assert "prints no pooled number" in html and "<a " not in html
+    ds = load_dataset(SYNTHETIC)
+    assert "prints no pooled number" in outcome_page.reproduction_badge(ds, "relapse")
 
 
-def test_badge_links_to_the_outcomes_rows_in_the_audit():
-    html = living_pages.reproduction_badge("overall_response", data_dir="data").data
-    assert 'href="../reproduction/audit.html#audit-overall_response"' in html
-    page = living_pages.reproduction_page(data_dir="data")
+def test_badge_counts_the_outcomes_numbers_and_the_audit_has_their_anchor(ds):
+    counts = rp.audit(ds, outcomes=("overall_response",)).counts("overall_response")
+    assert f"Reproduction of the paper's {sum(counts.values())} numbers" in \
+        outcome_page.reproduction_badge(ds, "overall_response")
+    page = audit_page.load(data_dir="data")
     assert 'id="audit-overall_response"' in page.numbers_tables().data
 
 
 def test_audit_page_renders_every_part(ds):
-    page = living_pages.reproduction_page(data_dir="data")
+    page = audit_page.load(data_dir="data")
     counts = page.audit.counts()
     sentence = page.summary_sentence().data
     assert f"**{sum(counts.values())} pooled numbers**" in sentence

@@ -8,11 +8,12 @@ import html as htmllib
 import pandas as pd
 import pytest
 
-from livingreview import living_pages, versions
+from livingreview.book import changelog, what_changed
 from livingreview.build import build
 from livingreview.config import DATA_DIR, PRIMARY
 from livingreview.dataset import load_dataset
-from livingreview.results import outcome_subgroups, results_table
+from livingreview.review import versions
+from livingreview.review.outcomes import outcome_subgroups, results_table
 
 ADDED_IN_V2 = {"agrawal2025_india", "inocd22_2025_italy"}
 
@@ -91,14 +92,14 @@ def test_changelog_lists_the_added_studies_and_the_moved_outcomes(ds, contributi
     assert v1.previous is None and v1.moves == () and len(v1.added) == int((ds.studies["data_version"] == 1).sum())
     assert set(v2.added_ids) == ADDED_IN_V2 and v2.previous == 1
     assert {m.outcome for m in v2.moves} == set(contributions)
-    text = living_pages.changelog_page(data_dir="data").entries_markdown().data
+    text = changelog.load(data_dir="data").entries_markdown().data
     for label in v2.added:
         assert label in text
     assert versions.changelog(ds, upto=1) == (v1,)
 
 
 def test_what_changed_page_for_the_first_version_says_there_is_nothing_to_compare():
-    page = living_pages.what_changed_page(data_dir="data", data_version=1)
+    page = what_changed.load(data_dir="data", data_version=1)
     assert "no earlier version" in page.sentence().data
     assert "Nothing to compare" in page.table().data
 

@@ -17,18 +17,21 @@ plus a few row rules that relate two columns. Table meanings and allowed values:
 from __future__ import annotations
 
 import csv
+import fnmatch
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Callable
 
 import pandas as pd
 
+from livingreview.dataset.reads import RESOURCES, Read, UndeclaredRead, parse_read
 from livingreview.dataset.vocabulary import (COMPARATORS, DERIVATIONS, DESIGNS, DISEASE_STATUSES, IDENTIFICATIONS,
                                              KINDS, PUBLICATION_TYPES, PUBLISHED_SUBGROUPS, QUALITY_BANDS,
                                              QUALITY_ITEMS, REGIMENS, SEARCH_STATUSES, STATISTICS, SUBGROUP_COLUMNS,
+                                             SUBGROUP_LEVELS,
                                              TOTAL_ITEM)
 
 ID = r"[a-z0-9_]+"
@@ -133,7 +136,7 @@ def _level_matches_subgroup(r):
         return None
     if sub == "overall":
         return None if level is None else f"value {_fmt(level)} but subgroup is 'overall' (leave level empty)"
-    allowed = {"regimen": REGIMENS, "disease_status": DISEASE_STATUSES}.get(sub, ())
+    allowed = SUBGROUP_LEVELS.get(sub, ())
     if level not in allowed:
         return f"value {_fmt(level)} is not a {sub} level ({', '.join(allowed)})"
 
@@ -530,9 +533,41 @@ def _frame(table: Table, rows: list) -> pd.DataFrame:
 # --- the dataset -------------------------------------------------------------------------------------------------
 
 
+class Undeclared:
+    """Stands in for a table a page did not declare: any use of it raises :class:`UndeclaredRead`."""
+
+    def __init__(self, table: str, reader: str):
+        self._message = (f"{reader} reads the table {table!r} but does not declare it in READS: add it there, so "
+                         f"that the page is executed again when {table!r} changes")
+
+    def __getattr__(self, name):
+        raise UndeclaredRead(self._message)
+
+    def __getitem__(self, key):
+        raise UndeclaredRead(self._message)
+
+    def __len__(self):
+        raise UndeclaredRead(self._message)
+
+    def __iter__(self):
+        raise UndeclaredRead(self._message)
+
+
+def _matching(frame: pd.DataFrame, read: Read) -> pd.DataFrame:
+    if read.column is None:
+        return frame
+    if read.column not in frame.columns:
+        raise ValueError(f"read {read}: the table has no column {read.column!r}")
+    values = frame[read.column].astype("string").fillna("")
+    keep = [fnmatch.fnmatchcase(v, read.pattern) for v in values]
+    return frame[keep].reset_index(drop=True)
+
+
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """All tables of ``data/`` as DataFrames, validated. Empty text cells are NaN; int columns are ``Int64``."""
+    """All tables of ``data/`` as DataFrames, validated. Empty text cells are NaN; int columns are ``Int64``.
+
+    A *view* (:meth:`view`) holds only what a page declared it reads; the other tables raise on any use."""
 
     studies: pd.DataFrame
     outcomes: pd.DataFrame
@@ -542,6 +577,33 @@ class Dataset:
     search: pd.DataFrame
     versions: pd.DataFrame
     data_dir: str = field(default="data")
+    reader: str = field(default="")  # who holds this view ("" for the whole dataset)
+    row_filters: tuple = field(default=())  # (Read, ...) of the tables filtered by rows
+
+    def view(self, reads, reader: str) -> "Dataset":
+        """Only the declared ``reads`` (``"studies"``, ``"outcomes[outcome=vod]"``…): undeclared tables raise
+        :class:`UndeclaredRead`, and row-filtered tables hold only the matching rows."""
+        parsed = [r if isinstance(r, Read) else parse_read(r) for r in reads]
+        tables = {}
+        for attr in RESOURCES.values():
+            mine = [r for r in parsed if r.attribute == attr]
+            if not mine:
+                tables[attr] = Undeclared(next(t for t, a in RESOURCES.items() if a == attr), reader)
+            elif any(r.column is None for r in mine):
+                tables[attr] = getattr(self, attr)
+            else:
+                frame = getattr(self, attr)
+                tables[attr] = pd.concat([_matching(frame, r) for r in mine]).drop_duplicates().reset_index(drop=True)
+        filters = tuple(r for r in parsed if r.column is not None
+                        and not any(o.column is None and o.attribute == r.attribute for o in parsed))
+        return replace(self, **tables, reader=reader, row_filters=filters)
+
+    def read_bytes(self, read) -> bytes:
+        """The parsed values a read covers, canonically serialised: what the build hashes to decide whether a
+        page must be executed again (the values the page reads, never a second reading of the raw text)."""
+        r = read if isinstance(read, Read) else parse_read(read)
+        frame = _matching(getattr(self, r.attribute), r)
+        return f"{r}\n".encode() + frame.to_csv(index=False, lineterminator="\n").encode()
 
     @property
     def latest_version(self) -> int:
@@ -556,6 +618,10 @@ class Dataset:
         return self.studies[self.studies["data_version"] <= data_version]
 
     def _check_outcome(self, outcome: str) -> None:
+        for r in self.row_filters:
+            if r.attribute == "outcomes" and r.column == "outcome" and not fnmatch.fnmatchcase(outcome, r.pattern):
+                raise UndeclaredRead(f"{self.reader} reads the rows of outcome {outcome!r} but declares only "
+                                     f"{r} in READS")
         if outcome not in set(self.definitions["outcome"]):
             raise KeyError(f"outcome {outcome!r} is not defined in outcome_definitions.csv")
 
@@ -641,5 +707,5 @@ def validate_cli(data_dir="data") -> int:
     return 0
 
 
-__all__ = ["Dataset", "DataValidationError", "Violation", "load_dataset", "validate_cli", "quality_totals",
+__all__ = ["Dataset", "DataValidationError", "UndeclaredRead", "Violation", "load_dataset", "validate_cli", "quality_totals",
            "TABLES", "REGIMENS", "DISEASE_STATUSES", "DERIVATIONS", "QUALITY_ITEMS"]

@@ -8,7 +8,9 @@ DISEASE_STATUSES = ("newly diagnosed", "relapsed/refractory")
 IDENTIFICATIONS = ("identified", "probable", "not identified")
 DERIVATIONS = ("reported count", "derived from % × N", "back-calculated", "read from a figure", "missing")
 KINDS = ("efficacy", "survival", "transplant", "relapse", "safety", "adverse_event")
-SUBGROUP_COLUMNS = ("regimen", "disease_status")
+#: The subgrouping columns of studies.csv (the paper's forest plots), each with its levels in the book's order.
+SUBGROUP_LEVELS = {"regimen": REGIMENS, "disease_status": DISEASE_STATUSES}
+SUBGROUP_COLUMNS = tuple(SUBGROUP_LEVELS)
 PUBLISHED_SUBGROUPS = ("overall",) + SUBGROUP_COLUMNS
 STATISTICS = ("estimate", "ci_low", "ci_high", "pi_low", "pi_high", "i2", "het_p", "k", "egger_p")
 COMPARATORS = ("=", "<", ">")

@@ -5,7 +5,7 @@ A study belongs to every data version from its ``data_version`` on, so version v
 outcome by outcome (:func:`compare_versions`), names the studies responsible for each shift, and writes the
 changelog (:func:`changelog`) — nothing in either is typed by hand.
 
-Pure functions and frozen dataclasses; the pages that show them are in :mod:`livingreview.living_pages`.
+Pure functions and frozen dataclasses; the pages that show them are in :mod:`livingreview.book` (what_changed, changelog).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from livingreview.config import PRIMARY, Spec
-from livingreview.results import analyse_outcome, display_labels
+from livingreview.review.outcomes import analyse_outcome, display_labels
 
 #: An overall estimate "moved" between versions when its number of studies changed or it shifted by at least
 #: this many percentage points (the book shows estimates to 0.1 pp, so a smaller shift would not be visible).

@@ -2,10 +2,10 @@
 
 Every notebook of the book runs in its own fresh IPython kernel (one kernel start per notebook, no state shared
 between notebooks), but a plain kernel start costs a new Python process, ``import ipykernel`` and then, in the
-notebook's first cell, ``import livingreview.pages`` (numpy, scipy, pandas, matplotlib) — seconds per notebook.
+notebook's first cell, the import of its page module (numpy, scipy, pandas, matplotlib) — seconds per notebook.
 Here those imports are paid once per build:
 
-* ``ForkServer`` (used by :mod:`livingreview.build`) starts ``python -m livingreview.forkserver serve SOCKET
+* ``ForkServer`` (used by :mod:`livingreview.build.execute`) starts ``python forkserver.py serve SOCKET
   MODULE...``: a process that imports ipykernel and the modules the templates import, **executes nothing
   else** (no data is read, no figure drawn), and then waits on a Unix socket.
 * The kernel manager (``kernel_manager_class``) launches, instead of ``python -m ipykernel_launcher -f FILE``,
@@ -18,6 +18,8 @@ Here those imports are paid once per build:
 * Kernels talk to the client over IPC sockets (``transport = "ipc"``), not TCP, so ipykernel has nothing to
   warn about, and whatever a kernel prints on its own console (not the notebook's outputs, which arrive as
   messages) goes to LOG, which the build shows only when something failed.
+* The server is started with the build's kernel environment (this checkout first on ``PYTHONPATH``), so forked
+  kernels import exactly what plain kernels import.
 
 The relay is run with ``-I -S`` by file path, so this module imports only the standard library at the top.
 """
@@ -335,11 +337,6 @@ def kernel_manager_class(socket_path: str | None, log: str | None, ipc_dir: str)
 
         def format_kernel_cmd(self, extra_arguments=None):
             return relay_cmd + super().format_kernel_cmd(extra_arguments)
-
-        async def _async_wait(self, pollinterval: float = 0.1) -> None:
-            # jupyter_client checks every 0.1 s whether a killed kernel is gone; the relay goes at once, and 0.1 s
-            # per notebook is a tenth of a forked kernel's whole life.
-            await super()._async_wait(pollinterval=min(pollinterval, 0.005))
 
     return ForkedKernelManager
 

@@ -23,11 +23,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import nbformat
-
-from livingreview.build import (BuildError, Page, _page_context, inputs_hash, package_hash, page_parameters,
-                                render_template, tidy_executed)
-from livingreview.config import BUILD_DIR, MEASURES, METHODS, NOTEBOOKS_DIR, PI_DISTS, ROOT, SUBGROUPS, TESTS
+from livingreview.build.manifest import BUILD_PARAMETERS, ManifestError, Parameter, template_parameters
+from livingreview.config import BUILD_DIR, MEASURES, METHODS, NOTEBOOKS_DIR, PI_DISTS, SUBGROUPS, TESTS
 
 #: Parameters set by the command's own options, not by --param.
 RESERVED = {"data_dir": "--data", "data_version": "--data-version"}
@@ -38,13 +35,6 @@ BOOLEANS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "n
 
 class RunError(ValueError):
     """The learner's request cannot be run (unknown template, parameter or value); the message lists the valid ones."""
-
-
-@dataclass(frozen=True)
-class Parameter:
-    name: str
-    default: object
-    help: str
 
 
 @dataclass(frozen=True)
@@ -66,26 +56,12 @@ def resolve_template(name: str) -> Path:
     return path
 
 
-def template_parameters(path: Path) -> dict[str, Parameter]:
-    """The assignments of the template's cell tagged ``parameters`` (name → default, trailing comment as help).
-
-    Parsed with :mod:`ast`, not papermill's inspector, which drops lines whose comment contains '='."""
-    nb = nbformat.read(path, as_version=4)
-    cell = next((c for c in nb.cells if "parameters" in c.metadata.get("tags", [])), None)
-    if cell is None:
-        raise RunError(f"template {path.name} has no cell tagged 'parameters': it cannot be re-run with parameters")
-    lines = cell.source.splitlines()
-    out = {}
-    for node in ast.parse(cell.source).body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-            try:
-                default = ast.literal_eval(node.value)
-            except ValueError:
-                default = None
-            line = lines[node.lineno - 1]
-            comment = line.split("#", 1)[1].strip() if "#" in line[node.value.end_col_offset:] else ""
-            out[node.targets[0].id] = Parameter(node.targets[0].id, default, comment)
-    return out
+def _parameters(template: Path) -> dict[str, Parameter]:
+    params = template_parameters(template)
+    if not params:
+        raise RunError(f"template {template.name} has no cell tagged 'parameters': it cannot be re-run with "
+                       f"parameters")
+    return params
 
 
 def _choice(name: str, value: str, allowed, fold=str.upper) -> str:
@@ -136,7 +112,7 @@ def _typed(param: Parameter, value: str):
 
 def parse_parameters(pairs, template: Path, outcome: str | None, dataset) -> dict:
     """``["name=value", ...]`` (and the positional outcome) → validated parameters for ``template``."""
-    params = template_parameters(template)
+    params = _parameters(template)
     valid = [n for n in params if n not in RESERVED]
     if "test" in params:
         valid.append("hartung_knapp")
@@ -199,12 +175,16 @@ def _slug(template: Path, params: dict) -> str:
 
 def run(template: str = "outcome", outcome: str | None = None, pairs=(), out_dir: Path | None = None,
         data_dir: Path | None = None, data_version: int | None = None, html: bool = True, log=print) -> RunResult:
-    """Validate, render, execute (papermill), tidy and write one notebook; optionally an HTML copy."""
-    import logging
+    """Validate, render, execute and tidy one notebook exactly as the build does (in a kernel of this checkout);
+    optionally an HTML copy. Links to other pages point into the book at ``_build/html``."""
+    import importlib
 
-    import papermill
-
-    from livingreview.config import DATA_DIR
+    from livingreview.build.digest import package_hash, sha
+    from livingreview.build.execute import Job, execute
+    from livingreview.build.manifest import declared_reads, load_manifest
+    from livingreview.build.pipeline import page_parameters
+    from livingreview.build.render import Href
+    from livingreview.config import DATA_DIR, MANIFEST
     from livingreview.dataset import load_dataset
 
     data_dir = Path(data_dir) if data_dir else DATA_DIR
@@ -216,40 +196,40 @@ def run(template: str = "outcome", outcome: str | None = None, pairs=(), out_dir
     chosen = parse_parameters(pairs, path, outcome, dataset)
     out_dir = Path(out_dir) if out_dir else BUILD_DIR / "run"
     name = _slug(path, chosen)
-    page = Page(template=path.name, output=f"{name}.ipynb", parameters=dict(chosen))
-    params = page_parameters(page, data_dir, data_version)
+    declared = template_parameters(path)
+    params = page_parameters(_RunPage(chosen), declared, data_dir, data_version)
     try:
-        context = _page_context(page, params, dataset)
-        nb = render_template(path, context)
-    except BuildError as err:
+        reads = tuple(r.format(**chosen) for r in declared_reads(path.stem))
+    except (KeyError, ManifestError) as err:
+        raise RunError(f"template {path.stem}: {err}") from None
+    view = dataset.view(reads, f"notebooks/{path.name}")
+    context = {**{n: p.default for n, p in declared.items() if n not in BUILD_PARAMETERS}, **chosen,
+               "data_version": data_version}
+    module = importlib.import_module(f"livingreview.book.{path.stem}")
+    try:
+        if hasattr(module, "context"):
+            context.update(module.context(view, context))
+    except (KeyError, ValueError) as err:
         raise RunError(str(err)) from None
-    digest = inputs_hash(page, params, data_dir, package_hash())
+    site = [(f"html/{p.output}", p.name, p.parameters) for p in load_manifest(MANIFEST).pages]
+    context["href"] = Href(site, "run/page.ipynb")  # links lead into the book in _build/html
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"{name}.ipynb"
-    rendered = out_dir / f".{name}.rendered.ipynb"
-    nbformat.write(nb, rendered)
-    logging.getLogger("papermill").setLevel(logging.ERROR)
+    digest = sha(package_hash().encode(), repr(sorted(params.items())).encode())
     log(f"executing notebooks/{path.name} with {', '.join(f'{k}={v!r}' for k, v in chosen.items()) or 'its defaults'}")
-    try:
-        papermill.execute_notebook(str(rendered), str(target), parameters=params, cwd=str(ROOT),
-                                   progress_bar=False, log_output=False, kernel_name="python3")
-    except papermill.PapermillExecutionError as err:
-        source = (err.source or "").strip().splitlines()
-        first = source[0] if source else ""
-        raise BuildError(f"notebooks/{path.name}: cell {err.exec_count} (`{first[:80]}`) raised "
-                         f"{err.ename}: {err.evalue} (the partly executed notebook is {target})") from None
-    finally:
-        rendered.unlink(missing_ok=True)
-    result = tidy_executed(nbformat.read(target, as_version=4), digest)
-    for cell in result.cells:  # papermill gives the injected cell a random id (until build.tidy_executed fixes it)
-        if "injected-parameters" in cell.metadata.get("tags", []):
-            cell.id = "injected-parameters"
-    nbformat.write(result, target)
+    execute(Job(target.name, path, target, params, context, digest))
     page_html = None
     if html:
+        import nbformat
+
         page_html = target.with_suffix(".html")
-        page_html.write_text(notebook_html(result, title=name), encoding="utf-8")
+        page_html.write_text(notebook_html(nbformat.read(target, as_version=4), title=name), encoding="utf-8")
     return RunResult(target, page_html, params)
+
+
+@dataclass(frozen=True)
+class _RunPage:
+    parameters: dict
 
 
 # --------------------------------------------------------------------------------- a readable HTML copy
@@ -345,7 +325,7 @@ def notebook_html(nb, title: str) -> str:
 def describe_parameters(template: str) -> str:
     """The template's parameters with their defaults and help, for ``run --template NAME --list``."""
     path = resolve_template(template)
-    params = template_parameters(path)
+    params = _parameters(path)
     lines = [f"Parameters of notebooks/{path.name} (None = the book's primary analysis):"]
     for p in params.values():
         if p.name in RESERVED:
@@ -357,5 +337,5 @@ def describe_parameters(template: str) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["RunError", "RunResult", "run", "parse_parameters", "template_parameters", "templates",
+__all__ = ["RunError", "RunResult", "run", "parse_parameters", "templates",
            "resolve_template", "notebook_html", "resolve_glue", "glued_outputs", "describe_parameters"]

@@ -1,6 +1,6 @@
 """The methods primer's statistics: small, pure demonstrations computed on the review's own data.
 
-Every number the primer chapters state comes from a function here; :mod:`livingreview.primer_pages` only turns
+Every number the primer chapters state comes from a function here; the primer chapters of :mod:`livingreview.book` only turn
 the answers into sentences, tables and figures. The functions take counts (or the dataset) and return small
 frozen dataclasses or DataFrames; the one simulation (:func:`egger_power`) draws from a seeded generator, so
 the same arguments always give the same numbers.
@@ -22,10 +22,10 @@ import pandas as pd
 from scipy import stats
 from scipy.special import expit, logit
 
-from livingreview.config import MEASURES, PRIMARY, SUBGROUP_LEVELS, Spec
+from livingreview.config import MEASURES, MIN_K_BIAS, PRIMARY, SUBGROUP_LEVELS, Spec
 from livingreview.engine.effects import back_transform, escalc, ipft_hm
 from livingreview.engine.model import MetaResult, rma
-from livingreview.results import outcome_ids
+from livingreview.review.outcomes import outcome_ids
 
 __all__ = [
     "weight_curves", "extreme_studies", "FTBackTransform", "ft_backtransform",
@@ -40,12 +40,12 @@ TAU2_METHODS = ("DL", "REML", "PM")
 
 
 def _counts(dataset, outcome: str, data_version: int | None) -> pd.DataFrame:
-    from livingreview.results import analyse_outcome
+    from livingreview.review.outcomes import analyse_outcome
     return analyse_outcome(dataset, outcome, PRIMARY, data_version=data_version).studies
 
 
 def _fit(dataset, outcome: str, spec: Spec, data_version: int | None):
-    from livingreview.results import analyse_outcome
+    from livingreview.review.outcomes import analyse_outcome
     return analyse_outcome(dataset, outcome, spec, data_version=data_version)
 
 
@@ -389,7 +389,7 @@ class SmallStudyTests:
     trimfill_r0: object
 
 
-def small_study_tests(res: MetaResult, force: bool = False, min_k: int = 10) -> SmallStudyTests:
+def small_study_tests(res: MetaResult, force: bool = False, min_k: int = MIN_K_BIAS) -> SmallStudyTests:
     """Every small-study test of the book on one model; with ``force`` also below ``min_k`` (teaching only)."""
     from livingreview.engine.bias import begg_test, egger_test, trimfill
     eg = egger_test(res, force=force, min_k=min_k)

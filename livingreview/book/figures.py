@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import io
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyBboxPatch
-
 
 
 def png_bytes(fig: Figure, dpi: int = 100) -> bytes:
@@ -149,3 +149,25 @@ def leave_one_out_figure(loo, full, label: str) -> Figure:
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     return fig
+
+
+@dataclass(frozen=True)
+class StackedFigure:
+    """Several PNGs one below the other (for a data-dependent number of forest plots in one glued figure)."""
+
+    pngs: tuple[bytes, ...]
+    gap: int = 24
+
+    def _repr_png_(self) -> bytes:
+        from PIL import Image
+        images = [Image.open(io.BytesIO(p)).convert("RGB") for p in self.pngs]
+        width = max(i.width for i in images)
+        height = sum(i.height for i in images) + self.gap * (len(images) - 1)
+        canvas = Image.new("RGB", (width, height), "white")
+        y = 0
+        for image in images:
+            canvas.paste(image, (0, y))
+            y += image.height + self.gap
+        buf = io.BytesIO()
+        canvas.save(buf, format="PNG", optimize=False)
+        return buf.getvalue()

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from livingreview.config import PRIMARY, SUBGROUPS, SUBGROUP_LEVELS, Spec
+from livingreview.config import PRIMARY, SUBGROUP_LEVELS, Spec
 from livingreview.engine.effects import escalc
 from livingreview.engine.model import MetaResult, rma
 from livingreview.engine.subgroups import SubgroupResult, subgroup_analysis
@@ -100,15 +100,20 @@ def _row(analysis: OutcomeAnalysis, subgroup: str, level: str, res: MetaResult, 
     }
 
 
+def ordered_levels(column: str, present) -> list[str]:
+    """The levels of a subgrouping column that are ``present``, in the book's order (unknown levels last)."""
+    present = [p for p in dict.fromkeys(present) if isinstance(p, str) and p]
+    known = [lv for lv in SUBGROUP_LEVELS.get(column, ()) if lv in present]
+    return known + [lv for lv in present if lv not in known]
+
+
 def analysis_rows(analysis: OutcomeAnalysis) -> list[dict]:
     """One results row for the overall fit and one per subgroup level (levels in the book's order)."""
     if analysis.overall is None:
         return []
     rows = [_row(analysis, "overall", "", analysis.overall, analysis.studies)]
     for column, sub in analysis.subgroups.items():
-        order = [lv for lv in SUBGROUP_LEVELS.get(column, ()) if lv in sub.levels]
-        order += [lv for lv in sub.levels if lv not in order]
-        for level in order:
+        for level in ordered_levels(column, sub.levels):
             counts = analysis.studies[analysis.studies[column] == level]
             rows.append(_row(analysis, column, level, sub.levels[level], counts, sub))
     return rows
@@ -129,4 +134,4 @@ def results_table(dataset, spec: Spec = PRIMARY, outcomes=None, data_version: in
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)
 
 
-__all__ = ["OutcomeAnalysis", "analyse_outcome", "analysis_rows", "results_table", "RESULT_COLUMNS", "SUBGROUPS"]
+__all__ = ["OutcomeAnalysis", "analyse_outcome", "analysis_rows", "ordered_levels", "results_table", "RESULT_COLUMNS"]

@@ -1,0 +1,149 @@
+"""The outcome page (``notebooks/outcome.ipynb``): the pooled estimate, its subgroups, forest plots and studies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+from IPython.display import HTML, Markdown
+
+from livingreview import format as fmt
+from livingreview.book import common, figures
+from livingreview.config import SUBGROUPS
+from livingreview.engine import plots
+from livingreview.engine.effects import study_intervals
+from livingreview.review.outcomes import OutcomeAnalysis, analyse_outcome, analysis_rows, outcome_subgroups
+
+READS = ("studies", "outcome_definitions", "versions", "outcomes[outcome={outcome}]", "published[outcome={outcome}]")
+
+
+def context(ds, params: dict) -> dict:
+    """The page title and definition, and which forest plots the page has (one per subgroup column)."""
+    subgroups = outcome_subgroups(ds, params["outcome"])
+    return {**common.outcome_context(ds, params["outcome"]), **common.spec_context(params),
+            "has_regimen": "regimen" in subgroups, "has_disease_status": "disease_status" in subgroups,
+            "no_subgroups": not subgroups}
+
+
+def new_labels(analysis: OutcomeAnalysis) -> tuple[str, ...]:
+    """Studies added in the latest data version are marked in forest plots (the living-review update)."""
+    studies = analysis.studies
+    if studies.empty or int(studies["data_version"].max()) <= 1:
+        return ()
+    latest = int(studies["data_version"].max())
+    return tuple(studies.loc[studies["data_version"] == latest, "display_label"])
+
+
+def result_sentences(analysis: OutcomeAnalysis, rows: pd.DataFrame) -> str:
+    """The result in the paper's style, with the subgroup findings; Markdown."""
+    label = fmt.md(analysis.label)
+    if analysis.overall is None or rows.empty:
+        return (f"No study in the dataset reports **{label.lower()}** with counts that can be pooled "
+                f"({len(analysis.excluded)} studies are listed below with the reason).")
+    overall = rows[rows["subgroup"] == "overall"].iloc[0]
+    k, n = int(overall["k"]), int(overall["total"])
+    text = [f"{label} was available from {fmt.plural(k, 'study', 'studies')} ({n:,} patients). "
+            f"With a random-effects model ({analysis.spec.describe()}), the pooled {label.lower()} rate was "
+            f"{fmt.estimate_text(overall)}."]
+    for column, name in SUBGROUPS.items():
+        sub = rows[rows["subgroup"] == column]
+        if sub.empty:
+            continue
+        best = sub.sort_values("estimate", ascending=False).iloc[0]
+        between = sub.iloc[0]
+        text.append(f"By {name.lower()}, the highest rate was with {fmt.md(best['level'])}: "
+                    f"{fmt.estimate_text(best, with_pi=False)}; test for subgroup differences: "
+                    f"Q = {fmt.number(between['q_between'])}, df = {int(between['q_between_df'])}, "
+                    f"{fmt.p_value(between['q_between_p'])}.")
+    return " ".join(text)
+
+
+def summary_frame(rows: pd.DataFrame) -> pd.DataFrame:
+    """Overall and subgroup estimates, formatted for reading."""
+    out = []
+    for _, r in rows.iterrows():
+        out.append({
+            "Analysis": common.subgroup_name(r["subgroup"], r["level"]), "Studies": int(r["k"]),
+            "Events / patients": f"{int(r['events'])} / {int(r['total'])}",
+            "Estimate": fmt.pct(r["estimate"]), "95% CI": fmt.interval(r["ci_low"], r["ci_high"]),
+            "95% PI": fmt.interval(r["pi_low"], r["pi_high"]),
+            "τ²": fmt.number(r["tau2"], 3), "I²": fmt.i2_cell(r["i2"]),
+            "Q (df), p": "NA" if r["k"] < 2 else f"{r['q']:.2f} ({int(r['q_df'])}), {fmt.p_value(r['q_p'])}",
+        })
+    return pd.DataFrame(out)
+
+
+def reproduction_badge(ds, outcome: str) -> str:
+    """One line: how many of the paper's numbers for this outcome the audit reproduced (Markdown)."""
+    from livingreview.review.audit import audit
+
+    counts = audit(ds, outcomes=(outcome,)).counts(outcome)
+    total = sum(counts.values())
+    if total == 0:
+        return "Reproduction: the paper prints no pooled number for this outcome"
+    text = f"Reproduction of the paper's {total} numbers: {fmt.counts_text(counts)}"
+    if counts["not reproducible"] == total:
+        text += " (studies the paper pooled are missing from the dataset)"
+    return text
+
+
+@dataclass(frozen=True)
+class OutcomePage:
+    ds: object
+    analysis: OutcomeAnalysis
+    rows: pd.DataFrame
+
+    def sentence(self) -> Markdown:
+        return Markdown(result_sentences(self.analysis, self.rows))
+
+    def glue_badge(self) -> None:
+        common.glue_markdown({"reproduction_badge": reproduction_badge(self.ds, self.analysis.outcome)})
+
+    def summary_table(self) -> HTML:
+        if self.rows.empty:
+            return HTML("<p>No pooled estimate: no study reports this outcome.</p>")
+        return common.html(summary_frame(self.rows))
+
+    def forest(self, column: str | None):
+        a = self.analysis
+        if a.overall is None:
+            return figures.message_figure(f"No study in the dataset reports {a.label.lower()}.")
+        title = a.label if column is None else f"{a.label} by {SUBGROUPS[column].lower()}"
+        return plots.forest_plot(a.overall, subgroups=a.subgroups.get(column), title=title,
+                                 new_studies=new_labels(a))
+
+    def study_table(self) -> HTML:
+        a = self.analysis
+        if a.overall is None:
+            return HTML("<p>No study reports this outcome.</p>")
+        est, lo, hi = study_intervals(a.overall.es, a.overall.level)
+        prov = self.ds.outcomes.set_index("study_id")
+        table = pd.DataFrame({
+            "Study": a.studies["display_label"],
+            "Regimen": a.studies["regimen"].fillna("unknown"),
+            "Disease status": a.studies["disease_status"].fillna("unknown"),
+            "Events / N": [f"{e} / {n}" for e, n in zip(a.studies["events"], a.studies["total"])],
+            "Proportion (95% CI)": [f"{fmt.pct(e)} ({fmt.interval(l, h)})" for e, l, h in zip(est, lo, hi)],
+            "Weight": [f"{w:.1f}%" for w in a.overall.weights],
+            "As printed": [prov.loc[s, "reported_value"] for s in a.studies["study_id"]],
+            "Derivation": [prov.loc[s, "derivation"] for s in a.studies["study_id"]],
+        })
+        return common.html(table)
+
+    def excluded_table(self) -> HTML:
+        ex = self.analysis.excluded
+        if ex.empty:
+            return HTML("<p>None: every study in the dataset contributes to this outcome or is not expected to.</p>")
+        table = pd.DataFrame({
+            "Study": [f"{l} [{int(r)}]" if pd.notna(r) else l for l, r in zip(ex["label"], ex["ref_no"])],
+            "Reason": ex["reason"],
+        })
+        return common.html(table)
+
+
+def load(outcome: str, data_dir="data", data_version=None, measure=None, method=None, test=None,
+         pi_dist=None) -> OutcomePage:
+    ds = common.dataset(READS, data_dir, f"the {outcome} page", outcome=outcome)
+    analysis = analyse_outcome(ds, outcome, common.spec_from(measure, method, test, pi_dist),
+                               data_version=data_version)
+    return OutcomePage(ds, analysis, pd.DataFrame(analysis_rows(analysis)))

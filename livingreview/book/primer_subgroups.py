@@ -1,0 +1,129 @@
+"""Methods primer, chapter 4: subgroups (``notebooks/primer_subgroups.ipynb``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+from IPython.display import HTML
+
+from livingreview import format as fmt
+from livingreview.book import common
+from livingreview.book.chapter import context as chapter_context
+from livingreview.book.chapter import MEASURE_NAMES, Chapter, _lower, _need_k, _p_range
+from livingreview.config import SUBGROUPS
+from livingreview.review import primer
+from livingreview.review.outcomes import analyse_outcome
+
+#: What the template's Markdown needs (the outcome's words, the analysis), shared by every chapter.
+context = chapter_context
+
+READS = ("studies", "outcomes", "outcome_definitions", "versions")
+
+
+@dataclass
+class SubgroupsChapter(Chapter):
+    outcome: str = ""
+    label: str = ""
+    column: str = ""
+    levels: pd.DataFrame | None = None
+    test: dict | None = None
+    crosstab: pd.DataFrame | None = None
+    by_measure: pd.DataFrame | None = None
+    analysis: object = None
+
+    def levels_table(self) -> HTML:
+        lv = self.levels
+        return common.html(pd.DataFrame({
+            SUBGROUPS[self.column]: lv["level"], "Studies": lv["k"],
+            "Events / patients": [f"{e} / {t}" for e, t in zip(lv["events"], lv["total"])],
+            "Estimate (95% CI)": [f"{fmt.pct(e)} ({fmt.interval(a, b)})"
+                                  for e, a, b in zip(lv["estimate"], lv["ci_low"], lv["ci_high"])],
+            "τ²": [fmt.number(t, 3) for t in lv["tau2"]],
+            "I²": [fmt.i2_cell(i) for i in lv["i2"]],
+        }))
+
+    def crosstab_table(self) -> HTML:
+        t = self.crosstab.copy()
+        t.columns = [str(c) for c in t.columns]
+        return common.html(t.reset_index(names="Regimen (rows) × disease status (columns)"))
+
+    def measure_table(self) -> HTML:
+        m = self.by_measure
+        return common.html(pd.DataFrame({"Measure": [MEASURE_NAMES[x] for x in m["measure"]],
+                                  "Q between": [fmt.number(q, 2) for q in m["q_between"]],
+                                  "df": m["df"].astype(int), "p": [fmt.p_value(p).removeprefix("p ") for p in m["p"]]}))
+
+    def forest(self):
+        from livingreview.engine import plots
+        a = self.analysis
+        return plots.forest_plot(a.overall, subgroups=a.subgroups[self.column],
+                                 title=f"{a.label} by {SUBGROUPS[self.column].lower()}")
+
+
+def load(outcome: str = "overall_response", subgroup: str = "disease_status", data_dir="data",
+              data_version=None, measure=None, method=None, test=None, pi_dist=None) -> SubgroupsChapter:
+    ds = common.dataset(READS, data_dir, "this chapter")
+    spec = common.spec_from(measure, method, test, pi_dist)
+    if subgroup not in SUBGROUPS:
+        raise ValueError(f"unknown subgroup {subgroup!r}; choose one of {', '.join(SUBGROUPS)}")
+    _need_k(ds, outcome, 3, data_version, "The subgroups chapter")
+    a = analyse_outcome(ds, outcome, spec, data_version=data_version)
+    if subgroup not in a.subgroups:
+        raise ValueError(f"{outcome}: the paper does not analyse it by {subgroup}; choose an outcome whose "
+                         f"subgroups in outcome_definitions.csv include it")
+    levels, test_ = primer.subgroup_table(ds, outcome, subgroup, spec, data_version)
+    other = next(c for c in SUBGROUPS if c != subgroup)
+    crosstab = primer.confounding_table(ds, outcome, "regimen", "disease_status", data_version)
+    by_measure = primer.subgroup_test_by_measure(ds, outcome, subgroup, spec, data_version)
+    ch = SubgroupsChapter(spec=spec, outcome=outcome, label=a.label, column=subgroup, levels=levels, test=test_,
+                          crosstab=crosstab, by_measure=by_measure, analysis=a)
+    ch.put("k", a.k)
+    ch.put("n_levels", len(levels))
+    ch.put("q_between", test_["q_between"])
+    ch.put("q_df", int(test_["df"]))
+    ch.md("q_p", fmt.p_value(test_["p"]))
+    ch.put("single_study_levels", test_["single_study_levels"])
+    ch.put("excluded", test_["excluded"])
+    single, excl = test_["single_study_levels"], test_["excluded"]
+    ch.md("caveats_sentence",
+          ("Every subgroup has at least two studies" if single == 0 else
+           f"{single} of the {len(levels)} subgroups rest{'s' if single == 1 else ''} on a single study")
+          + " and " + ("every study could be placed in a subgroup." if excl == 0 else
+                       f"{excl} {'study' if excl == 1 else 'studies'} could not be placed in any subgroup."))
+    ch.md("subgroup_name", SUBGROUPS[subgroup].lower())
+    ch.md("levels_sentence", "; ".join(f"{r['level']} {fmt.pct(r['estimate'])} "
+                                       f"({fmt.interval(r['ci_low'], r['ci_high'])}; {int(r['k'])} "
+                                       f"{'study' if r['k'] == 1 else 'studies'})" for _, r in levels.iterrows()))
+    # how the two characteristics travel together, in words
+    by_col = crosstab if subgroup == "disease_status" else crosstab.T
+    parts = []
+    for lv in by_col.columns:
+        counts = by_col[lv][by_col[lv] > 0]
+        parts.append(f"*{lv}*: " + ", ".join(f"{int(c)} {name}" for name, c in counts.items()))
+    ch.md("crosstab_sentence", "; ".join(parts))
+    ch.put("q_min_measure", float(by_measure["q_between"].min()))
+    ch.put("q_max_measure", float(by_measure["q_between"].max()))
+    ch.put("p_min_measure", float(by_measure["p"].min()))
+    ch.put("p_max_measure", float(by_measure["p"].max()))
+    ch.md("p_range_measure", _p_range(by_measure["p"]))
+    # exercises
+    if other in a.subgroups:
+        _, t2 = primer.subgroup_table(ds, outcome, other, spec, data_version)
+        ch.md("ex1_answer", f"By {SUBGROUPS[other].lower()}: Q between = {t2['q_between']:.2f} on {int(t2['df'])} df, "
+                            f"{fmt.p_value(t2['p'])}; {t2['single_study_levels']} of its levels "
+                            f"{'rests' if t2['single_study_levels'] == 1 else 'rest'} on a single study and "
+                            f"{t2['excluded']} {'study has' if t2['excluded'] == 1 else 'studies have'} no level. Run the chapter with `subgroup={other!r}` to see the forest plot.")
+    else:
+        ch.md("ex1_answer", f"The paper does not analyse {_lower(a.label)} by {SUBGROUPS[other].lower()}.")
+    single = levels[levels["k"] == 1]
+    ch.md("ex2_answer", (f"{len(single)}: " + ", ".join(single["level"]) + ". A single study has no between-study "
+                         "variance to estimate (τ² = 0), so its interval is that study's own confidence interval and "
+                         "it enters Q between as if it were a precise summary of its whole subgroup.")
+          if len(single) else "None: every level has at least two studies.")
+    pas = by_measure.set_index("measure").loc["PAS"]
+    ch.md("ex3_answer", f"On the arcsine scale Q between = {pas['q_between']:.2f} ({int(pas['df'])} df), "
+                        f"{fmt.p_value(pas['p'])}; across the four measures {_p_range(by_measure['p'])}. "
+                        f"The scale changes the weights, "
+                        f"but not the confounding: the verdict on *why* the groups differ is the same.")
+    return ch

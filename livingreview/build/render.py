@@ -1,0 +1,138 @@
+"""Render a notebook template before execution: jinja2 in its cells, strict, with data text kept literal.
+
+* Markdown cells are jinja2 templates (``{{ outcome_label }}``, ``{% if has_regimen %}…{% endif %}``) with strict
+  undefined: a name the page's context does not define stops the build, naming the template, the cell and the name.
+* Every value interpolated into Markdown is escaped (:func:`livingreview.format.md`): a label can never become
+  markup. In a directive option (``:alt:``) write ``{{ value | option }}`` (one line, no escaping, as docutils reads
+  options literally) and in code ``{{ value | code }}``; links come from ``{{ href("bias", outcome=outcome) }}``.
+* A code cell may only be wrapped in a condition (``{% if … %}`` … ``{% endif %}``): it never receives a value.
+* A cell that renders to nothing is dropped, so conditional sections are visible in the template itself.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from pathlib import Path
+
+from livingreview.format import md, option
+
+
+class RenderError(ValueError):
+    """A template cannot be rendered: the message names the template, the cell and the problem."""
+
+
+class _Literal(str):
+    """Text that is already what it should be in Markdown (a link, an option value): not escaped again."""
+
+
+def _finalize(value):
+    if isinstance(value, _Literal):
+        return value
+    if isinstance(value, bool) or value is None:
+        raise RenderError(f"{value!r} cannot be written into Markdown (a condition belongs in {{% if %}})")
+    return md(value)
+
+
+def _environment():
+    import jinja2
+
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, finalize=_finalize, autoescape=False,
+                             trim_blocks=True, lstrip_blocks=True)
+    env.filters["option"] = lambda value: _Literal(option(value))
+    env.filters["code"] = _code
+    return env
+
+
+def _code(value) -> _Literal:
+    """A value inside a code span or block, where Markdown escapes would show: one line without backticks."""
+    text = option(value)
+    if "`" in text:
+        raise RenderError(f"{text!r} cannot go into code: it contains a backtick")
+    return _Literal(text)
+
+
+class Href:
+    """``href(template, anchor=None, **parameters)``: the relative link from ``page_output`` to the one page of the
+    site (``[(output, template, parameters)]``) with that template and those parameters. (A class, not a closure,
+    so that a rendering context can be sent to the worker that executes the notebook.)"""
+
+    def __init__(self, site: list, page_output: str):
+        self.site, self.page_output = site, page_output
+
+    def __call__(self, template: str, anchor: str | None = None, **params) -> _Literal:
+        matches = [out for out, tpl, p in self.site if tpl == template and all(p.get(k) == v for k, v in params.items())]
+        if len(matches) != 1:
+            raise RenderError(f"href({template!r}, {params}): {len(matches)} pages match in manifest.yml (need one)")
+        # A link to a page is a link to its source, which Sphinx resolves and checks (-n); a link to an anchor in a
+        # page's generated HTML (a table's id) can only be a link to the written .html.
+        target = matches[0] if anchor is None else matches[0].removesuffix(".ipynb") + f".html#{anchor}"
+        return _Literal(posixpath.relpath(target, posixpath.dirname(self.page_output) or "."))
+
+
+def _cell_source(cell) -> str:
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+
+
+def render_template(template: Path, context: dict):
+    """The template as an nbformat notebook, every cell rendered with ``context``; empty cells dropped."""
+    import jinja2
+    import nbformat
+
+    env = _environment()
+    nb = nbformat.reads(Path(template).read_text(encoding="utf-8"), as_version=4)
+    kept = []
+    for i, cell in enumerate(nb.cells, start=1):
+        source = _cell_source(cell)
+        where = f"notebooks/{Path(template).name}, cell {i}"
+        if cell.cell_type == "code" and "{{" in source:
+            raise RenderError(f"{where}: a code cell cannot receive a value ({{{{ … }}}}); pass it as a parameter")
+        try:
+            rendered = env.from_string(source).render(context)
+        except jinja2.UndefinedError as err:
+            known = ", ".join(sorted(k for k in context if not k.startswith("_")))
+            raise RenderError(f"{where}: {err.message} (the page's context has: {known})") from None
+        except jinja2.TemplateError as err:
+            raise RenderError(f"{where}: {type(err).__name__}: {err}") from None
+        if cell.cell_type == "code" and rendered.strip() and rendered.strip() != source.strip() \
+                and not source.lstrip().startswith("{%"):
+            raise RenderError(f"{where}: a code cell may only be wrapped in a {{% if %}} condition")
+        if not rendered.strip():
+            continue
+        cell.source = rendered.strip("\n")
+        kept.append(cell)
+    nb.cells = kept
+    return nb
+
+
+def tidy_executed(nb, digest: str):
+    """Drop run-specific metadata (timestamps, durations) so outputs diff cleanly; hide code behind a toggle.
+
+    papermill gives the cell it injects a random id: it gets a fixed one, so that executing unchanged inputs
+    again gives a byte-identical notebook (and Sphinx has nothing to rebuild)."""
+    import copy
+
+    nb = copy.deepcopy(nb)
+    nb.metadata.pop("papermill", None)
+    nb.metadata["livingreview"] = {"inputs": digest}
+    for cell in nb.cells:
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+        if "injected-parameters" in cell.metadata.get("tags", []) and "id" in cell:
+            cell.id = "injected-parameters"
+        if cell.cell_type == "code":
+            tags = cell.metadata.setdefault("tags", [])
+            if not {"hide-input", "remove-input", "remove-cell"} & set(tags):
+                tags.append("hide-input")
+    return nb
+
+
+def notebook_digest(path: Path) -> str | None:
+    """The input digest an executed notebook was made from (None if it has none or cannot be read)."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))["metadata"].get("livingreview", {}).get("inputs")
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+__all__ = ["Href", "RenderError", "notebook_digest", "render_template", "tidy_executed"]

@@ -1,0 +1,3 @@
+from livingreview.review.audit.pins import main
+
+raise SystemExit(main())
