@@ -42,19 +42,20 @@ class ChangelogPage:
         """One section per version, newest first."""
         parts = []
         for e in reversed(self.entries):
+            added = ", ".join(fmt.md(label) for label in e.added)
             parts.append(f"**Version {e.version}** — dataset of {fmt.long_date(e.info.date)}, literature searched to "
-                         f"{fmt.long_date(e.info.search_date)}. {e.info.description}.\n")
+                         f"{fmt.long_date(e.info.search_date)}. {fmt.md(e.info.description)}.\n")
             if e.previous is None:
-                parts.append(f"- Studies: {len(e.added)} ({', '.join(e.added)}).\n")
+                parts.append(f"- Studies: {len(e.added)} ({added}).\n")
             else:
-                parts.append(f"- Studies added: {', '.join(e.added) if e.added else 'none'}.")
+                parts.append(f"- Studies added: {added or 'none'}.")
                 if e.moves:
                     for m in e.moves:
                         shift = ("new estimate" if m.old.k == 0 else
                                  f"{fmt.pct(m.old.estimate)} → {fmt.pct(m.new.estimate)} "
                                  f"({'+' if m.shift_pp >= 0 else '−'}{abs(m.shift_pp):.1f} pp)")
-                        parts.append(f"- {m.label}: k {m.old.k} → {m.new.k}, {shift}; from "
-                                     f"{', '.join(m.new_labels) or 'corrections'}.")
+                        parts.append(f"- {fmt.md(m.label)}: k {m.old.k} → {m.new.k}, {shift}; from "
+                                     f"{', '.join(fmt.md(label) for label in m.new_labels) or 'corrections'}.")
                 else:
                     parts.append("- No pooled estimate moved.")
                 parts.append("")

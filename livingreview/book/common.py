@@ -12,11 +12,15 @@ import html as _html
 import os
 from pathlib import Path
 
+import matplotlib
 from IPython.display import HTML, Image
 
 from livingreview.config import DATA_OVERRIDE, PRIMARY, ROOT, SUBGROUPS, TEST_SHORT, Spec
 from livingreview.format import md
 _CACHE: dict = {}
+
+# Text in the book's figures is drawn as written: a study label containing "$…$" must not become mathtext.
+matplotlib.rcParams["text.parse_math"] = False
 
 
 def dataset(reads, data_dir: str = "data", reader: str = "", **parameters):

@@ -117,7 +117,7 @@ def load(outcome: str = "overall_response", data_dir="data", data_version=None, 
     spread = (wide.max(axis=1) - wide.min(axis=1))
     worst = spread.idxmax()
     labels = dict(zip(table["outcome"], table["label"]))
-    ch.md("most_disagree", f"{_lower(labels[worst])} (τ² from {wide.loc[worst].min():.3f} to {wide.loc[worst].max():.3f})")
+    ch.md("most_disagree", f"{fmt.md(_lower(labels[worst]))} (τ² from {wide.loc[worst].min():.3f} to {wide.loc[worst].max():.3f})")
     i2_range = table[table["method"] == demo.method]
     ch.put("i2_method", demo.method)
     # the demo
@@ -147,7 +147,7 @@ def load(outcome: str = "overall_response", data_dir="data", data_version=None, 
                         f"R's meta and Stata's metan report the Q-based one, metafor and Stata's meta the τ²-based one.")
     lowest = wide.loc[worst].idxmin()
     ch.md("ex3_answer", f"Among the outcomes with at least three studies the estimators disagree most for "
-                        f"{labels[worst].lower()} (k = {int(table.loc[table['outcome'] == worst, 'k'].iloc[0])}): "
+                        f"{fmt.md(labels[worst].lower())} (k = {int(table.loc[table['outcome'] == worst, 'k'].iloc[0])}): "
                         + ", ".join(f"{m} {wide.loc[worst, m]:.3f}" for m in wide.columns) + ". "
                         + ("DerSimonian–Laird gives the smallest value, as it tends to when heterogeneity is large "
                            "(Veroniki et al. 2016, Research Synthesis Methods 7:55)."

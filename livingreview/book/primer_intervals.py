@@ -95,11 +95,11 @@ def load(outcome: str = "vod", data_dir="data", data_version=None, measure=None,
     ch.put("n_hk_factor_below_1", int((table["hk_factor"] < 1).sum()))
     ch.put("n_hk_narrower", int(table["hk_narrower"].sum()))
     below = table[table["hk_factor"] < 1]
-    ch.md("hk_below_list", ", ".join(_lower(l) for l in below["label"]) or "none")
+    ch.md("hk_below_list", ", ".join(fmt.md(_lower(l)) for l in below["label"]) or "none")
     narrower = table[table["hk_narrower"]]
-    ch.md("hk_narrower_list", ", ".join(_lower(l) for l in narrower["label"]) or "none")
+    ch.md("hk_narrower_list", ", ".join(fmt.md(_lower(l)) for l in narrower["label"]) or "none")
     ch.md("hk_narrower_sentence",
-          f"this happens for {len(narrower)} of them ({', '.join(_lower(l) for l in narrower['label'])})"
+          f"this happens for {len(narrower)} of them ({', '.join(fmt.md(_lower(l)) for l in narrower['label'])})"
           if len(narrower) else "in this review the t quantile always makes up for it, but with more studies, or "
                                 "a factor further below 1, it would not")
     # the paper's printed prediction intervals

@@ -85,7 +85,7 @@ def load(outcome: str = "overall_response", data_dir="data", data_version=None, 
     ch = SensitivityChapter(spec=spec, outcome=outcome, label=a.label, analysis=a, influence=infl, grid=grid)
     ch.put("k", a.k)
     ch.put("estimate", _pp(infl.full))
-    ch.md("influential", infl.label)
+    ch.md("influential", fmt.md(infl.label))
     ch.put("shift", infl.shift_pp)
     ch.put("shift_abs", abs(infl.shift_pp))
     ch.put("loo_low", _pp(infl.low))
@@ -110,7 +110,7 @@ def load(outcome: str = "overall_response", data_dir="data", data_version=None, 
     ch.put("glmm", _pp(glmm["estimate"]))
     ch.put("ci_width_primary", _pp(a.overall.proportion().ci_high - a.overall.proportion().ci_low))
     # exercises
-    ch.md("ex1_answer", f"Omitting **{infl.label}** moves the estimate by {infl.shift_pp:+.1f} points (from "
+    ch.md("ex1_answer", f"Omitting **{fmt.md(infl.label)}** moves the estimate by {infl.shift_pp:+.1f} points (from "
                         f"{fmt.pct(infl.full)}); τ² goes from {infl.tau2_full:.3f} to {infl.tau2_without:.3f} and "
                         f"I² from {infl.i2_full:.1f}% to {infl.i2_without:.1f}%. {infl.excluding_full} of the "
                         f"{a.k} leave-one-out confidence intervals exclude the full estimate.")

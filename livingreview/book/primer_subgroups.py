@@ -115,7 +115,7 @@ def load(outcome: str = "overall_response", subgroup: str = "disease_status", da
                             f"{'rests' if t2['single_study_levels'] == 1 else 'rest'} on a single study and "
                             f"{t2['excluded']} {'study has' if t2['excluded'] == 1 else 'studies have'} no level. Run the chapter with `subgroup={other!r}` to see the forest plot.")
     else:
-        ch.md("ex1_answer", f"The paper does not analyse {_lower(a.label)} by {SUBGROUPS[other].lower()}.")
+        ch.md("ex1_answer", f"The paper does not analyse {fmt.md(_lower(a.label))} by {SUBGROUPS[other].lower()}.")
     single = levels[levels["k"] == 1]
     ch.md("ex2_answer", (f"{len(single)}: " + ", ".join(single["level"]) + ". A single study has no between-study "
                          "variance to estimate (τ² = 0), so its interval is that study's own confidence interval and "

@@ -132,10 +132,10 @@ def load(outcome: str = "overall_response", data_dir="data", data_version=None, 
     ch.md("ft_lowest", f"{fmt.pct(lo['proportion'], 2)} ({lo['choice'].lower()})")
     ch.md("ft_highest", f"{fmt.pct(hi['proportion'], 2)} ({hi['choice'].lower()})")
     ch.put("study_gap", ft.study_gap_pp)
-    ch.md("study_gap_label", ft.study_gap_label)
+    ch.md("study_gap_label", fmt.md(ft.study_gap_label))
     edge = studies[(studies["events"] == 0) | (studies["events"] == studies["total"])]
     ch.put("n_edge", len(edge))
-    ch.md("edge_studies", ", ".join(f"{l} ({e}/{t})" for l, e, t in
+    ch.md("edge_studies", ", ".join(f"{fmt.md(l)} ({e}/{t})" for l, e, t in
                                      zip(edge["display_label"], edge["events"], edge["total"])) or "none")
     e = ch.extremes.set_index(["measure", "events"])
     ch.put("example_n", int(example_n))
@@ -150,7 +150,7 @@ def load(outcome: str = "overall_response", data_dir="data", data_version=None, 
     ch.put("ex_other_method", other_method)
     ch.put("ex_other_gap", ft_other.ft_gap_pp)
     verdict = "grows" if abs(ft_other.ft_gap_pp) > abs(ft.ft_gap_pp) else "shrinks"
-    ch.md("ex1_answer", f"{ft.study_gap_label}: observed {fmt.pct(ft.studies.set_index('study').loc[ft.study_gap_label, 'observed'], 2)}, "
+    ch.md("ex1_answer", f"{fmt.md(ft.study_gap_label)}: observed {fmt.pct(ft.studies.set_index('study').loc[ft.study_gap_label, 'observed'], 2)}, "
                         f"back-transformed with the harmonic mean {fmt.pct(ft.studies.set_index('study').loc[ft.study_gap_label, 'ft_back_hm'], 2)} — "
                         f"{ft.study_gap_pp:.2f} points apart. With its own n the inverse returns the observed proportion exactly; "
                         f"the harmonic mean of all {ft.k} study sizes ({ft.n_harmonic:.1f}) is a different n.")

@@ -56,7 +56,7 @@ class WhatChangedPage:
         added = vs.studies_added(self.ds, self.new)
         moved = [s for s in self.shifts if s.moved]
         with_data = [s for s in self.shifts if s.new.k]
-        names = "; ".join(added["display_label"]) or "none"
+        names = "; ".join(fmt.md(label) for label in added["display_label"]) or "none"
         n_old = int((self.ds.studies["data_version"] <= self.old).sum())
         return Markdown(
             f"Data version {self.new} (literature searched to {fmt.long_date(info.search_date)}) adds {len(added)} "
@@ -100,7 +100,7 @@ class WhatChangedPage:
         moved = [s for s in self.shifts if s.moved] if self.old is not None else []
         if not moved:
             return Markdown("No outcome changed.")
-        return Markdown("Forest plots below, top to bottom: " + "; ".join(s.label for s in moved) + ".")
+        return Markdown("Forest plots below, top to bottom: " + "; ".join(fmt.md(s.label) for s in moved) + ".")
 
 
 def load(data_dir="data", data_version=None) -> WhatChangedPage:

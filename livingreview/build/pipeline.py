@@ -122,6 +122,7 @@ def plan_pages(book, dataset, data_dir: Path, data_version: int | None, work: Pa
         if hasattr(module, "context"):
             context.update(module.context(view, context))
         context["href"] = Href(site, page.output)
+        context["in_book"] = context["href"].exists
         plan.todo.append(Job(page.output, page.template_path, out, params, context, digest))
     # Longest first (durations of the last build; never timed first), so the last to finish is short.
     durations = durations or {}
@@ -224,8 +225,8 @@ def _changed(data_dir, data_version, out, jobs, force, accept, manifest, work, s
     from livingreview.build.execute import default_jobs, execute_all, start_kernel_server
     from livingreview.build.manifest import load_manifest, toc_text
     from livingreview.build.publish import accept_baseline, publish, save_state
-    from livingreview.build.sphinx import (SphinxError, extensions_hash, navigation_key, source_key, sphinx_build,
-                                           stage_source)
+    from livingreview.build.sphinx import (SphinxError, built_from, extensions_hash, navigation_key, source_key,
+                                           sphinx_build, stage_source)
     from livingreview.dataset import load_dataset
 
     book = load_manifest(manifest)
@@ -273,11 +274,14 @@ def _changed(data_dir, data_version, out, jobs, force, accept, manifest, work, s
     if not force and state.get("source") == staged and is_published(out, state.get("release")):
         log("the staged book source is the published one: HTML unchanged")
         published = out
+    elif not force and built_from(src) == staged:
+        log("the staged book source was built before: publishing that HTML")
+        published = publish(src / "_build" / "html", out)
     else:
         fresh = force or state.get("navigation") != navigation
         log(f"building HTML with jupyter-book (strict{', every page' if fresh else ''})")
         try:
-            html = sphinx_build(src, fresh=fresh)
+            html = sphinx_build(src, fresh=fresh, source=staged)
         except SphinxError as err:
             raise BuildError(str(err)) from None
         report.sphinx = "fresh" if fresh else "incremental"

@@ -60,8 +60,15 @@ class Href:
     def __init__(self, site: list, page_output: str):
         self.site, self.page_output = site, page_output
 
+    def pages(self, template: str, **params) -> list[str]:
+        return [out for out, tpl, p in self.site if tpl == template and all(p.get(k) == v for k, v in params.items())]
+
+    def exists(self, template: str, **params) -> bool:
+        """``in_book(template, **parameters)``: whether the book has that page (a part of the book may not)."""
+        return len(self.pages(template, **params)) == 1
+
     def __call__(self, template: str, anchor: str | None = None, **params) -> _Literal:
-        matches = [out for out, tpl, p in self.site if tpl == template and all(p.get(k) == v for k, v in params.items())]
+        matches = self.pages(template, **params)
         if len(matches) != 1:
             raise RenderError(f"href({template!r}, {params}): {len(matches)} pages match in manifest.yml (need one)")
         # A link to a page is a link to its source, which Sphinx resolves and checks (-n); a link to an anchor in a

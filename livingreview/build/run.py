@@ -213,6 +213,7 @@ def run(template: str = "outcome", outcome: str | None = None, pairs=(), out_dir
         raise RunError(str(err)) from None
     site = [(f"html/{p.output}", p.name, p.parameters) for p in load_manifest(MANIFEST).pages]
     context["href"] = Href(site, "run/page.ipynb")  # links lead into the book in _build/html
+    context["in_book"] = context["href"].exists
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"{name}.ipynb"
     digest = sha(package_hash().encode(), repr(sorted(params.items())).encode())

@@ -108,13 +108,24 @@ def source_key(src: Path, navigation: str) -> str:
 JB_COMMAND = [sys.executable, "-c", "import sys; from jupyter_book.cli.main import main; sys.argv[0] = 'jb'; main()"]
 
 
-def sphinx_build(src: Path, fresh: bool) -> Path:
+#: Written into ``src/_build`` once Sphinx has built the HTML of a staged source completely: that source's key.
+BUILT = ".built-from"
+
+
+def built_from(src: Path) -> str | None:
+    """The source key the HTML in ``src/_build/html`` was completely built from (None if it is not complete)."""
+    marker = src / "_build" / BUILT
+    return marker.read_text(encoding="utf-8") if marker.is_file() else None
+
+
+def sphinx_build(src: Path, fresh: bool, source: str = "") -> Path:
     """jupyter-book 1.x, strict: warnings are errors (-W), references checked (-n), all problems in one pass.
 
     jupyter-book is run by the interpreter that runs the build (no ``jb`` on the PATH needed). ``fresh``: a
     clean HTML directory and every page written, so nothing of an earlier build can remain (old figures,
     search-index entries of removed pages, stale navigation)."""
     html = src / "_build" / "html"
+    (src / "_build" / BUILT).unlink(missing_ok=True)
     if fresh:
         shutil.rmtree(src / "_build", ignore_errors=True)
     cmd = JB_COMMAND + ["build", str(src), "--path-output", str(src), "-W", "-n", "--keep-going", "-q"]
@@ -124,15 +135,35 @@ def sphinx_build(src: Path, fresh: bool) -> Path:
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=src)
     except OSError as err:
         raise SphinxError(f"cannot run jupyter-book with {sys.executable}: {err}") from None
-    if proc.returncode != 0:
-        output = (proc.stdout + proc.stderr).strip()
-        if "No module named 'jupyter_book'" in output:
-            raise SphinxError(f"jupyter-book is not installed for {sys.executable}: "
-                              f"pip install -r {ROOT / 'requirements.txt'}")
-        tail = "\n".join(output.splitlines()[-40:])
-        raise SphinxError(f"jupyter-book build failed (exit {proc.returncode}):\n{tail}")
-    return html
+    if proc.returncode == 0:
+        prune_unreferenced(html)
+        (src / "_build" / BUILT).write_text(source, encoding="utf-8")
+        return html
+    output = (proc.stdout + proc.stderr).strip()
+    if "No module named 'jupyter_book'" in output:
+        raise SphinxError(f"jupyter-book is not installed for {sys.executable}: "
+                          f"pip install -r {ROOT / 'requirements.txt'}")
+    tail = "\n".join(output.splitlines()[-40:])
+    raise SphinxError(f"jupyter-book build failed (exit {proc.returncode}):\n{tail}")
 
 
-__all__ = ["SphinxError", "extensions_hash", "navigation_key", "source_key", "sphinx_build", "stage_source",
+#: Output folders whose files Sphinx adds for the pages that use them but never removes when a page stops using
+#: one (a figure that changed is written under a new name, a changed download in a new folder).
+GENERATED_ASSETS = ("_images", "_downloads")
+
+
+def prune_unreferenced(html: Path) -> None:
+    """Remove images and downloads no page refers to any more, so that an incremental build leaves exactly what a
+    build from scratch would (old figures would otherwise pile up release after release)."""
+    pages = "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in html.rglob("*.html"))
+    for folder in GENERATED_ASSETS:
+        for path in sorted((html / folder).rglob("*"), reverse=True):
+            rel = path.relative_to(html).as_posix()
+            if path.is_file() and rel not in pages:
+                path.unlink()
+            elif path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
+
+
+__all__ = ["SphinxError", "built_from", "extensions_hash", "navigation_key", "source_key", "sphinx_build", "stage_source",
            "sync_file", "write_if_changed"]

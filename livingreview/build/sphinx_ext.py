@@ -3,9 +3,13 @@
 * Each ``<script>`` once: Sphinx 7.4 re-adds scripts registered after ``Builder.init()`` with ``filename=''`` where
   the first copy has ``filename=None``, so inline scripts appear twice; sphinx-thebe's ``const THEBE_JS_URL`` then
   throws in the browser.
-* A re-read page leaves no trace in the search index: Sphinx adds a changed page's words to its index without
-  removing the words it no longer contains, so an incremental build would answer searches with pages that no
-  longer match (and keep empty entries). The page's entries are removed when Sphinx purges it before re-reading.
+* Every page links myst-nb's stylesheet the same way: myst-nb copies it into the output only when the build
+  finishes, so a page written before that (every page of a build from scratch) links it without the ``?v=``
+  checksum Sphinx adds to files that exist — and an incremental build would differ from a fresh one. It is copied
+  when the builder starts instead.
+* No dead entries in the search index: before an incremental build rewrites a page, Sphinx removes the page from
+  the words of the index it loads, but keeps the words that then belong to no page (``"word": []``), so the index
+  of an incremental build would differ from a fresh one. Those words are dropped before the index is written.
 """
 
 from __future__ import annotations
@@ -24,15 +28,26 @@ def _unique_scripts(app, pagename, templatename, context, doctree) -> None:
     scripts[:] = unique  # the builder restores its own list after each page
 
 
-def _purge_search_terms(app, env, docname: str) -> None:
-    for mapping in (getattr(env, "_search_index_mapping", {}), getattr(env, "_search_index_title_mapping", {})):
-        for word in list(mapping):
-            mapping[word].discard(docname)
-            if not mapping[word]:
-                del mapping[word]
+def _drop_empty_search_terms(app):
+    indexer = getattr(app.builder, "indexer", None)
+    for mapping in (getattr(indexer, "_mapping", {}), getattr(indexer, "_title_mapping", {})):  # Sphinx 7.4
+        for word in [w for w, docs in mapping.items() if not docs]:
+            del mapping[word]
+    return []
+
+
+def _copy_mystnb_css(app) -> None:
+    if app.builder.format == "html" and "myst_nb" in app.extensions:
+        from pathlib import Path
+
+        from myst_nb.sphinx_ext import add_global_html_resources
+
+        Path(app.builder.outdir, "_static").mkdir(parents=True, exist_ok=True)
+        add_global_html_resources(app, None)
 
 
 def setup(app):
+    app.connect("builder-inited", _copy_mystnb_css)
     app.connect("html-page-context", _unique_scripts)
-    app.connect("env-purge-doc", _purge_search_terms)
+    app.connect("html-collect-pages", _drop_empty_search_terms)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -396,6 +396,9 @@ def _read_table(path: Path, table: Table, shown: str):
     def bad(line, column, rule, value, detail):
         problems.append(Violation(shown, line, column, rule, value, detail))
 
+    if path.is_dir():
+        bad(None, None, "file exists", None, "is a directory, not a file")
+        return None, [], problems
     if not path.is_file():
         bad(None, None, "file exists", None, "no such file")
         return None, [], problems
