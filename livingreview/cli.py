@@ -1,4 +1,4 @@
-"""Command line: ``python -m livingreview {results,validate,build,run}``.
+"""Command line: ``python -m livingreview {results,validate,build,diff,run}``.
 
 Every failure is one clear message on stderr (never a traceback): exit 1 when the data, a notebook or the build
 failed, exit 2 for an invalid request (as argparse does).
@@ -46,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--accept", action="store_true",
                    help="accept the executed notebooks as the new regression baseline in book/ (nbval compares against it)")
 
+    p = sub.add_parser("diff", help="what moved since the accepted baseline: pooled estimates, then data rows")
+    p.add_argument("--data", type=Path, default=DATA_DIR)
+
     p = sub.add_parser(
         "run", help="execute one notebook (an outcome page or a methods-primer chapter) with your own parameters",
         description="Execute one notebook template with your own parameters, as the build does, and print where the "
@@ -76,6 +79,11 @@ def main(argv=None) -> int:
         return _results(args)
     if args.command == "build":
         return _build(args)
+    if args.command == "diff":
+        from livingreview.build.diff import changes
+
+        print("\n".join(changes(args.data).lines()))
+        return 0
     return _run(args)
 
 

@@ -120,10 +120,12 @@ def md(text) -> str:
 
 
 def option(text) -> str:
-    """Data text for a directive option (``:alt:``): one line, taken literally by docutils (no escaping there)."""
+    """Data text inside a double-quoted directive option (``:alt: "… {{ label | option }} …"``): one line, with
+    the backslashes and double quotes that would end the quoted string escaped (MyST reads options as YAML, where
+    an unquoted ``#`` would start a comment and a line break a new option)."""
     if _missing(text):
         return ""
-    return " ".join(str(text).split())
+    return " ".join(str(text).split()).replace("\\", "\\\\").replace('"', '\\"')
 
 
 __all__ = ["counts_text", "decimals", "estimate_text", "i2_cell", "i2_text", "interval", "long_date", "md", "number",

@@ -20,8 +20,6 @@ from livingreview.config import DATA_DIR, MANIFEST, PRIMARY, ROOT
 from livingreview.dataset import DataValidationError, load_dataset
 from livingreview.review.outcomes import results_table
 
-SYNTHETIC = ROOT / "tests" / "fixtures" / "synthetic"
-
 
 def toc_files(node) -> list[str]:
     out = []
@@ -144,11 +142,3 @@ def test_failing_notebook_is_named_with_its_cell_and_the_book_is_kept(real_book,
     assert "book/results/broken.ipynb" in message and "RuntimeError: deliberate failure" in message
     assert "cell" in message
     assert html.resolve() == before and (html / "index.html").is_file()
-
-
-def test_synthetic_dataset_builds(tmp_path):
-    html = build(data_dir=SYNTHETIC, build_dir=tmp_path / "build", jobs=2, log=lambda *a: None)
-    text = page_text(html, "results/overall-response")
-    assert "Forest plot of " in text
-    # an outcome with no study in the synthetic data still gets a page that says so
-    assert "No study in the dataset reports" in page_text(html, "results/relapse")

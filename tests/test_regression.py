@@ -72,6 +72,7 @@ def _nbval(notebooks: list[str], data_dir: Path, junit: Path) -> tuple[dict[str,
                 failed[nb].append(case.attrib["name"])
                 text[nb] += (problem.text or "") + "\n"
     assert seen == set(notebooks), f"nbval collected no cells of {sorted(set(notebooks) - seen)}"
+    text["(stdout)"] = proc.stdout
     return failed, text
 
 
@@ -114,8 +115,14 @@ def test_changed_event_count_fails_exactly_the_affected_notebooks(tmp_path):
 
     assert sorted(nb for nb, cells in failed.items() if cells) == sorted(affected), \
         f"changed {outcome} events {events} -> {events + 1} (of {total}); failed cells: {failed}"
-    # ... and they fail because of the change: the outcome page's diff shows the new count.
-    assert f"{events + 1} / {total}" in text[own["outcome"]]
+    # ... and they fail because of the change: the outcome page's diff shows the new count, labelled as such.
+    assert f"now:       …" in text[own["outcome"]] and f"[{events + 1}" in text[own["outcome"]]
+    assert "committed: …" in text[own["outcome"]]
+    # Above the diffs, what moved: the data row (file, line, field, committed → now) and the pooled estimates.
+    out = text["(stdout)"]
+    assert out.index("what moved since the accepted baseline") < out.index("FAILURES")
+    assert f"outcomes.csv, line {i + 1} (" in out and f"events: {events} → {events + 1}" in out
+    assert f"{outcome} (overall):" in out
 
 
 def test_unchanged_data_passes_the_same_notebooks_through_the_override(tmp_path):
@@ -126,6 +133,7 @@ def test_unchanged_data_passes_the_same_notebooks_through_the_override(tmp_path)
     notebooks = [_outcome_pages()[outcome]["outcome"]]
     failed, text = _nbval(notebooks, data, tmp_path / "junit.xml")
     assert {nb: cells for nb, cells in failed.items() if cells} == {}, text
+    assert "what moved" not in text["(stdout)"]
 
 
 def test_data_dir_override_applies_to_the_repository_dataset_only(tmp_path, monkeypatch):

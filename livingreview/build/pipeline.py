@@ -204,8 +204,12 @@ def _build(data_dir, data_version, out, jobs, force, accept, manifest, work, src
             from livingreview.build.manifest import load_manifest
             from livingreview.build.publish import accept_baseline
 
+            from livingreview.build.diff import write_pinned_estimates
+            from livingreview.dataset import load_dataset
+
             pages = load_manifest(manifest).pages
             accept_baseline(pages, work)
+            write_pinned_estimates(load_dataset(data_dir))
             report.unchanged = [p.output for p in pages]
             state["key"] = build_key(manifest, data_dir, data_version, out, CONFIG)
             from livingreview.build.publish import save_state
@@ -290,8 +294,11 @@ def _changed(data_dir, data_version, out, jobs, force, accept, manifest, work, s
     phase("publish")
     key = build_key(manifest, data_dir, data_version, out, CONFIG)
     if accept:
+        from livingreview.build.diff import write_pinned_estimates
+
         accept_baseline(book.pages, work)
-        log(f"accepted {len(book.pages)} notebooks as the regression baseline in book/")
+        write_pinned_estimates(dataset)
+        log(f"accepted {len(book.pages)} notebooks and their estimates as the regression baseline")
         key = build_key(manifest, data_dir, data_version, out, CONFIG)
     report.published = published
     report.seconds["total"] = round(time.perf_counter() - t0, 3)

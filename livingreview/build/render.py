@@ -3,8 +3,8 @@
 * Markdown cells are jinja2 templates (``{{ outcome_label }}``, ``{% if has_regimen %}…{% endif %}``) with strict
   undefined: a name the page's context does not define stops the build, naming the template, the cell and the name.
 * Every value interpolated into Markdown is escaped (:func:`livingreview.format.md`): a label can never become
-  markup. In a directive option (``:alt:``) write ``{{ value | option }}`` (one line, no escaping, as docutils reads
-  options literally) and in code ``{{ value | code }}``; links come from ``{{ href("bias", outcome=outcome) }}``.
+  markup. In a directive option write ``:alt: "… {{ value | option }} …"`` (a double-quoted option value; the filter
+  escapes what would end it) and in code ``{{ value | code }}``; links come from ``href("bias", outcome=outcome)``.
 * A code cell may only be wrapped in a condition (``{% if … %}`` … ``{% endif %}``): it never receives a value.
 * A cell that renders to nothing is dropped, so conditional sections are visible in the template itself.
 """
@@ -46,7 +46,7 @@ def _environment():
 
 def _code(value) -> _Literal:
     """A value inside a code span or block, where Markdown escapes would show: one line without backticks."""
-    text = option(value)
+    text = " ".join(str(value).split())
     if "`" in text:
         raise RenderError(f"{text!r} cannot go into code: it contains a backtick")
     return _Literal(text)

@@ -1,5 +1,14 @@
 """A Sphinx extension for the book's HTML (``_config.yml``: ``sphinx.extra_extensions``).
 
+Titles are data (an outcome's label is a page title), so two places where the pinned theme and Sphinx write a
+title into the page as HTML are closed here (tests/test_hostile.py builds a book of hostile labels and checks, in
+Chromium, that no injected script runs):
+
+* sphinx-book-theme 1.3 writes the page title unescaped into the print header (``<h1>{{ pagetitle }}</h1>``,
+  with ``pagetitle = title.astext()``): it is escaped here.
+* Sphinx 7.4's search page inserts section titles from the search index with ``innerHTML``, and indexes them as
+  plain text: they are indexed escaped here.
+
 * Each ``<script>`` once: Sphinx 7.4 re-adds scripts registered after ``Builder.init()`` with ``filename=''`` where
   the first copy has ``filename=None``, so inline scripts appear twice; sphinx-thebe's ``const THEBE_JS_URL`` then
   throws in the browser.
@@ -13,6 +22,8 @@
 """
 
 from __future__ import annotations
+
+import html
 
 
 def _unique_scripts(app, pagename, templatename, context, doctree) -> None:
@@ -28,11 +39,20 @@ def _unique_scripts(app, pagename, templatename, context, doctree) -> None:
     scripts[:] = unique  # the builder restores its own list after each page
 
 
-def _drop_empty_search_terms(app):
+def _escape_page_title(app, pagename, templatename, context, doctree) -> None:
+    if isinstance(context.get("pagetitle"), str):
+        context["pagetitle"] = html.escape(context["pagetitle"])
+
+
+def _tidy_search_index(app):
+    """Before the search index is written: no word that belongs to no page; section titles as escaped HTML."""
     indexer = getattr(app.builder, "indexer", None)
     for mapping in (getattr(indexer, "_mapping", {}), getattr(indexer, "_title_mapping", {})):  # Sphinx 7.4
         for word in [w for w, docs in mapping.items() if not docs]:
             del mapping[word]
+    titles = getattr(indexer, "_all_titles", {})
+    for docname, entries in titles.items():
+        titles[docname] = [(html.escape(html.unescape(title)), anchor) for title, anchor in entries]
     return []
 
 
@@ -49,5 +69,6 @@ def _copy_mystnb_css(app) -> None:
 def setup(app):
     app.connect("builder-inited", _copy_mystnb_css)
     app.connect("html-page-context", _unique_scripts)
-    app.connect("html-collect-pages", _drop_empty_search_terms)
+    app.connect("html-collect-pages", _tidy_search_index)
+    app.connect("html-page-context", _escape_page_title, priority=900)  # after the theme sets pagetitle
     return {"parallel_read_safe": True, "parallel_write_safe": True}

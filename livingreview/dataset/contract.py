@@ -712,3 +712,11 @@ def validate_cli(data_dir="data") -> int:
 
 __all__ = ["Dataset", "DataValidationError", "UndeclaredRead", "Violation", "load_dataset", "validate_cli", "quality_totals",
            "TABLES", "REGIMENS", "DISEASE_STATUSES", "DERIVATIONS", "QUALITY_ITEMS"]
+
+
+def read_rows(data_dir, name: str) -> tuple[tuple, list[tuple[int, dict]]]:
+    """The parsed rows of one table (``name``: a ``TABLES`` key) with their line numbers, and its key columns;
+    rows that break the schema are left out (``validate`` reports them)."""
+    table = TABLES[name]
+    _, rows, _ = _read_table(Path(data_dir) / table.file, table, table.file)
+    return table.key, [(line, {k: v for k, v in row.items() if v is not _BAD}) for line, row in rows]
