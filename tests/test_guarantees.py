@@ -12,7 +12,6 @@ A small book (a landing notebook page, one outcome page, the quality page) is bu
 from __future__ import annotations
 
 import csv
-import filecmp
 import io
 import os
 import shutil
@@ -139,7 +138,7 @@ def test_out_never_replaces_a_users_folder(small, tmp_path, kind):
 def test_out_accepts_an_empty_directory_and_its_own_release(small, tmp_path):
     out = tmp_path / "site"
     out.mkdir()
-    first = build(small, out=out)
+    build(small, out=out)
     assert out.is_symlink() and (out / "index.html").is_file()
     again = build(small, out=out, force=True)
     assert again.published == out and (out / "index.html").is_file()

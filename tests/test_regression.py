@@ -116,7 +116,7 @@ def test_changed_event_count_fails_exactly_the_affected_notebooks(tmp_path):
     assert sorted(nb for nb, cells in failed.items() if cells) == sorted(affected), \
         f"changed {outcome} events {events} -> {events + 1} (of {total}); failed cells: {failed}"
     # ... and they fail because of the change: the outcome page's diff shows the new count, labelled as such.
-    assert f"now:       …" in text[own["outcome"]] and f"[{events + 1}" in text[own["outcome"]]
+    assert "now:       …" in text[own["outcome"]] and f"[{events + 1}" in text[own["outcome"]]
     assert "committed: …" in text[own["outcome"]]
     # Above the diffs, what moved: the data row (file, line, field, committed → now) and the pooled estimates.
     out = text["(stdout)"]
