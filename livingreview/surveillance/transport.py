@@ -64,7 +64,7 @@ class HttpTransport:
     """The real network. ``timeout`` in seconds applies to every request."""
 
     def __init__(self, timeout: float = 60.0, email: str | None = None, api_key: str | None = None,
-                 user_agent: str = "livingreview-surveillance (+https://github.com/)"):
+                 user_agent: str = "livingreview-surveillance/0.1 (living systematic review literature surveillance)"):
         self.timeout = timeout
         self.email = email if email is not None else os.environ.get("NCBI_EMAIL")
         self.api_key = api_key if api_key is not None else os.environ.get("NCBI_API_KEY")
