@@ -257,3 +257,16 @@ def test_layering_surveillance_imports_only_stdlib_config_and_itself():
                     assert any(name == p or name.startswith(p + ".") for p in allowed_project), (path, name)
                 else:
                     assert top in stdlib or top == "Bio", (path, name)
+
+
+def test_module_entry_point_init_then_validate(tmp_path):
+    data = tmp_path / "data"
+    run = lambda *args: subprocess.run([sys.executable, "-m", "livingreview.surveillance", "--data", str(data), *args],  # noqa: E731
+                                       cwd=ROOT, capture_output=True, text=True)
+    first = run("init")
+    assert first.returncode == 0 and first.stdout.count("init: wrote") == 4
+    checked = run("validate")
+    assert (checked.returncode, checked.stdout.strip(), checked.stderr) == (0, "validate: 0 problem(s)", "")
+    (data / "screening.csv").write_text("decision_id\n1\n", encoding="utf-8")
+    broken = run("validate")
+    assert broken.returncode == 2 and "data/screening.csv, line 1: header does not match the schema" in broken.stderr
