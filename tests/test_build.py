@@ -142,3 +142,35 @@ def test_failing_notebook_is_named_with_its_cell_and_the_book_is_kept(real_book,
     assert "book/results/broken.ipynb" in message and "RuntimeError: deliberate failure" in message
     assert "cell" in message
     assert html.resolve() == before and (html / "index.html").is_file()
+
+
+def test_outcome_pages_show_denominators_and_bounds(real_book):
+    """Each pooled row's population is on its page, a row of another population is marked, a bound is excluded
+    with its reason and pooled only by the sensitivity analysis that includes bounds."""
+    _, html = real_book
+    ds = load_dataset(DATA_DIR)
+    pages = {p.parameters["outcome"]: p.docname for p in load_manifest(MANIFEST).pages if p.name == "outcome"}
+    population = ds.definitions.set_index("outcome")["population"]
+    counted = ds.outcomes[ds.outcomes["derivation"] != "missing"]
+    for outcome, doc in pages.items():
+        text = htmllib.unescape(page_text(html, doc))
+        rows = counted[counted["outcome"] == outcome]
+        for pop in set(rows.loc[rows["bound"] == "exact", "population"]):
+            assert f"<td>{pop}</td>" in text, f"{doc}: denominator population {pop!r} not shown"
+        if (rows.loc[rows["bound"] == "exact", "population"] != population[outcome]).any():
+            assert "marked †" in text, f"{doc}: rows of another population not flagged"
+        for _, row in rows[rows["bound"] != "exact"].iterrows():
+            assert f"only a {row['bound']} bound is reported ({row['events']}/{row['total']})" in text, doc
+    vod = htmllib.unescape(page_text(html, "results/vod-sensitivity"))
+    assert "Including counts that are only a bound" in vod and "(lower bound)" in vod
+
+
+def test_curator_notes_never_reach_the_book(real_book):
+    _, html = real_book
+    ds = load_dataset(DATA_DIR)
+    notes = [n for t in (ds.studies, ds.outcomes, ds.reports) for n in t["curator_note"].dropna() if len(n) >= 30]
+    assert notes
+    pages = {p: htmllib.unescape(p.read_text(encoding="utf-8")) for p in html.rglob("*.html")}
+    for note in notes:
+        shown = [str(p.relative_to(html)) for p, text in pages.items() if note[:60] in text]
+        assert not shown, f"curator note {note[:60]!r} is shown on {shown}"

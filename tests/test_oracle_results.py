@@ -17,7 +17,7 @@ import pytest
 
 from livingreview.config import DATA_DIR, ROOT, Spec
 from livingreview.dataset import load_dataset
-from livingreview.review.outcomes import results_table
+from livingreview.review.outcomes import analyse_outcome, results_table
 
 GOLDEN = ROOT / "tests" / "oracle" / "golden_results.json"
 SCRIPT = ROOT / "tests" / "oracle" / "golden_results.R"
@@ -64,6 +64,29 @@ def test_results_table_matches_metafor(spec):
             a, b = float(getattr(mine, field)), _num(row[field])
             if not _close(a, b):
                 bad.append(f"{key} {field}: ours {a!r}, metafor {b!r}")
+    assert bad == []
+
+
+CHOICE_FIELDS = ["k", "estimate", "ci_low", "ci_high", "pi_low", "pi_high", "tau2", "i2", "q", "q_p"]
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=["-".join(s) for s in SPECS])
+def test_row_choices_match_metafor(spec):
+    """The sensitivity analyses over which rows are pooled (stated population only; with bounds)."""
+    ds = load_dataset(DATA_DIR)
+    expected = [r for r in golden["choices"] if (r["measure"], r["method"], r["test"], r["pi_dist"]) == spec]
+    assert {r["rows"] for r in expected} == {"population", "bounds"}
+    bad = []
+    for row in expected:
+        kwargs = {"bounds": True} if row["rows"] == "bounds" else {
+            "population": ds.definitions.set_index("outcome").loc[row["outcome"], "population"]}
+        a = analyse_outcome(ds, row["outcome"], Spec(*spec), **kwargs)
+        p = a.overall.proportion()
+        ours = {"k": a.k, "estimate": p.estimate, "ci_low": p.ci_low, "ci_high": p.ci_high, "pi_low": p.pi_low,
+                "pi_high": p.pi_high, "tau2": a.overall.tau2, "i2": a.overall.i2, "q": a.overall.q,
+                "q_p": a.overall.q_p}
+        bad += [f"{row['outcome']} {row['rows']} {f}: ours {ours[f]!r}, metafor {row[f]!r}"
+                for f in CHOICE_FIELDS if not _close(float(ours[f]), _num(row[f]))]
     assert bad == []
 
 

@@ -17,6 +17,7 @@ from IPython.display import HTML, Image
 
 from livingreview.config import DATA_OVERRIDE, PRIMARY, ROOT, SUBGROUPS, TEST_SHORT, Spec
 from livingreview.format import md
+
 _CACHE: dict = {}
 
 # Text in the book's figures is drawn as written: a study label containing "$…$" must not become mathtext.
@@ -128,6 +129,30 @@ def raw_table(columns, rows) -> str:
             body.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>")
     return (f'<table class="table livingreview-table"><thead><tr>{head}</tr></thead>'
             f"<tbody>{''.join(body)}</tbody></table>")
+
+
+#: How each public locator of a report opens (``reports.csv``), in the order the book prefers them.
+LOCATOR_LINKS = (("doi", "https://doi.org/{}", "doi:{}"), ("pmid", "https://pubmed.ncbi.nlm.nih.gov/{}/", "PMID {}"),
+                 ("pmcid", "https://pmc.ncbi.nlm.nih.gov/articles/{}/", "{}"),
+                 ("nct_id", "https://clinicaltrials.gov/study/{}", "{}"), ("url", "{}", "link"))
+
+
+def report_source(report, location=None) -> str:
+    """HTML for a figure's source: the report's best public locator as a link (or its abstract number), then
+    where in it. ``report``: a row of reports.csv (a mapping)."""
+    import pandas as pd
+
+    present = lambda key: key in report and not pd.isna(report[key]) and report[key] != ""  # noqa: E731
+    parts = []
+    for key, href, text in LOCATOR_LINKS:
+        if present(key):
+            parts.append(f'<a href="{esc(href.format(report[key]))}">{esc(text.format(report[key]))}</a>')
+            break
+    if present("abstract_number"):
+        parts.append(f"abstract {esc(report['abstract_number'])}")
+    kind = esc(report["report_type"]) if present("report_type") else ""
+    where = f"; {esc(location)}" if location is not None and not pd.isna(location) and location != "" else ""
+    return f"{kind} ({', '.join(parts)}){where}" if parts else f"{kind}{where}"
 
 
 def markdown(text: str):

@@ -12,9 +12,16 @@ from livingreview.book import common, figures
 from livingreview.config import SUBGROUPS
 from livingreview.engine import plots
 from livingreview.engine.effects import study_intervals
-from livingreview.review.outcomes import OutcomeAnalysis, analyse_outcome, analysis_rows, outcome_subgroups
+from livingreview.review.outcomes import (
+    OTHER_POPULATION,
+    OutcomeAnalysis,
+    analyse_outcome,
+    analysis_rows,
+    outcome_subgroups,
+)
 
-READS = ("studies", "outcome_definitions", "versions", "outcomes[outcome={outcome}]", "published[outcome={outcome}]")
+READS = ("studies", "reports", "outcome_definitions", "versions", "outcomes[outcome={outcome}]",
+         "published[outcome={outcome}]")
 
 
 def context(ds, params: dict) -> dict:
@@ -113,22 +120,44 @@ class OutcomePage:
                                  new_studies=new_labels(a))
 
     def study_table(self) -> HTML:
+        """The pooled rows: counts, their denominator's population, the figure as printed, how the count was
+        obtained and its public source."""
         a = self.analysis
         if a.overall is None:
             return HTML("<p>No study reports this outcome.</p>")
         est, lo, hi = study_intervals(a.overall.es, a.overall.level)
         prov = self.ds.outcomes.set_index("study_id")
-        table = pd.DataFrame({
-            "Study": a.studies["display_label"],
-            "Regimen": a.studies["regimen"].fillna("unknown"),
-            "Disease status": a.studies["disease_status"].fillna("unknown"),
-            "Events / N": [f"{e} / {n}" for e, n in zip(a.studies["events"], a.studies["total"])],
-            "Proportion (95% CI)": [f"{fmt.pct(e)} ({fmt.interval(l, h)})" for e, l, h in zip(est, lo, hi)],
-            "Weight": [f"{w:.1f}%" for w in a.overall.weights],
-            "As printed": [prov.loc[s, "reported_value"] for s in a.studies["study_id"]],
-            "Derivation": [prov.loc[s, "derivation"] for s in a.studies["study_id"]],
-        })
-        return common.html(table)
+        reports = self.ds.reports.set_index("report_id")
+        rows = []
+        for i, s in a.studies.iterrows():
+            row = prov.loc[s["study_id"]]
+            source = common.report_source(reports.loc[row["report_id"]], row["location"]) \
+                if row["report_id"] in reports.index else common.esc(row["location"])
+            known = lambda value: value if isinstance(value, str) else "unknown"  # noqa: E731
+            rows.append([common.esc(s["display_label"]), common.esc(known(s["regimen"])),
+                         common.esc(known(s["disease_status"])), f"{s['events']} / {s['total']}",
+                         common.esc(f"{fmt.pct(est[i])} ({fmt.interval(lo[i], hi[i])})"),
+                         f"{a.overall.weights[i]:.1f}%", common.esc(row["population"]),
+                         common.esc(row["reported_value"] if isinstance(row["reported_value"], str) else ""),
+                         common.esc(row["derivation"]), source])
+        return HTML(common.raw_table(["Study", "Regimen", "Disease status", "Events / N", "Proportion (95% CI)",
+                                      "Weight", "Denominator", "As printed", "Derivation", "Source"], rows))
+
+    def population_note(self) -> Markdown:
+        """Which population the outcome pools, and the rows that count another one (marked †), if any."""
+        a = self.analysis
+        definition = self.ds.definitions.set_index("outcome").loc[a.outcome]
+        text = (f"This outcome pools denominators of **{fmt.md(definition['population'])}** "
+                f"({fmt.md(definition['population_definition'].rstrip('.'))}).")
+        other = a.studies[a.studies["other_population"]] if a.overall is not None else a.studies
+        if len(other):
+            listed = "; ".join(f"{fmt.md(lab.removesuffix(' ' + OTHER_POPULATION))}: {fmt.md(pop)} "
+                               f"({fmt.md(d)})" for lab, pop, d in
+                               zip(other["display_label"], other["population"], other["population_definition"]))
+            text += (f" {fmt.plural(len(other), 'pooled row counts', 'pooled rows count')} another denominator and "
+                     f"{'is' if len(other) == 1 else 'are'} marked {OTHER_POPULATION}: {listed}. The sensitivity "
+                     f"analyses include the estimate from the rows of the pooled population only.")
+        return Markdown(text)
 
     def excluded_table(self) -> HTML:
         ex = self.analysis.excluded

@@ -11,7 +11,7 @@ from IPython.display import HTML, Markdown
 from livingreview import format as fmt
 from livingreview.book import common, figures
 from livingreview.config import SENSITIVITY_SPECS
-from livingreview.review.outcomes import OutcomeAnalysis, analyse_outcome
+from livingreview.review.outcomes import OutcomeAnalysis, analyse_outcome, row_choices
 
 READS = ("studies", "outcome_definitions", "versions", "outcomes[outcome={outcome}]")
 
@@ -24,6 +24,7 @@ def context(ds, params: dict) -> dict:
 class SensitivityPage:
     analysis: OutcomeAnalysis
     specifications: pd.DataFrame
+    choices: tuple = ()
 
     def sentence(self) -> Markdown:
         a = self.analysis
@@ -65,6 +66,22 @@ class SensitivityPage:
             return figures.message_figure("Leave-one-out needs at least two studies.")
         return figures.leave_one_out_figure(self._loo(), a.overall.proportion(), a.label)
 
+    def row_choices_table(self) -> HTML:
+        """The primary estimate beside the estimates from other choices of rows (population, bounds)."""
+        if self.analysis.overall is None:
+            return HTML("<p>No study reports this outcome.</p>")
+        if len(self.choices) == 1:
+            return HTML("<p>Every pooled row counts the outcome's stated population and no count is only a bound, "
+                        "so no other choice of rows arises.</p>")
+        rows = []
+        for name, analysis, change in self.choices:
+            p = analysis.overall.proportion() if analysis.overall is not None else None
+            rows.append({"Rows pooled": name, "k": analysis.k,
+                         "Estimate (95% CI)": f"{fmt.pct(p.estimate)} ({fmt.interval(p.ci_low, p.ci_high)})"
+                         if p is not None else "no rows",
+                         "I²": fmt.i2_cell(analysis.overall.i2) if p is not None else "", "What changes": change})
+        return common.html(pd.DataFrame(rows))
+
     def specifications_table(self) -> HTML:
         if self.specifications.empty:
             return HTML("<p>No study reports this outcome.</p>")
@@ -87,9 +104,10 @@ def load(outcome: str, data_dir="data", data_version=None, measure=None, method=
 
     ds = common.dataset(READS, data_dir, f"the {outcome} sensitivity page", outcome=outcome)
     spec = common.spec_from(measure, method, test, pi_dist)
-    a = analyse_outcome(ds, outcome, spec, data_version=data_version)
+    choices = tuple(row_choices(ds, outcome, spec, data_version=data_version))
+    a = choices[0][1]
     if a.overall is None:
-        return SensitivityPage(a, pd.DataFrame())
+        return SensitivityPage(a, pd.DataFrame(), choices)
     rows = []
     specs = {"This page's analysis": spec} | {k: v for k, v in SENSITIVITY_SPECS.items() if v != spec}
     for name, other in specs.items():
@@ -104,4 +122,4 @@ def load(outcome: str, data_dir="data", data_version=None, measure=None, method=
     rows.append({"specification": "Binomial–normal GLMM (logit, ML)", "estimate": gp.estimate, "ci_low": gp.ci_low,
                  "ci_high": gp.ci_high, "pi_low": np.nan, "pi_high": np.nan, "tau2": g.tau2, "i2": np.nan,
                  "note": "; ".join(getattr(g, "notes", ()))})
-    return SensitivityPage(a, pd.DataFrame(rows))
+    return SensitivityPage(a, pd.DataFrame(rows), choices)

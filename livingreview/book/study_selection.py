@@ -10,7 +10,7 @@ from IPython.display import HTML, Markdown
 from livingreview.book import common, figures
 from livingreview.review.outcomes import display_labels
 
-READS = ("studies", "search", "versions")
+READS = ("studies", "reports", "search", "versions")
 
 
 @dataclass(frozen=True)
@@ -35,16 +35,18 @@ class SelectionPage:
         return figures.prisma_figure(self.ds.search, self._studies())
 
     def characteristics_table(self) -> HTML:
+        """One row per study; the publication is its principal report, linked by its public locator."""
         s = self._studies()
-        table = pd.DataFrame({
-            "Study": display_labels(s),
-            "Design": s["design"], "Publication": s["publication_type"].fillna(""),
-            "Regimen": s["regimen"].fillna("unknown"), "Backbone": s["backbone"].fillna(""),
-            "Disease status": s["disease_status"].fillna("unknown"), "Ph": s["ph_status"].fillna(""),
-            "Age": s["age"].fillna(""), "N": s["n_treated"].astype("Int64").astype(str).replace("<NA>", ""),
-            "Follow-up": s["follow_up"].fillna(""), "Version": s["data_version"].astype(int),
-        })
-        return common.html(table)
+        principal = self.ds.reports[self.ds.reports["role"] == "principal"].set_index("study_id")
+        text = lambda value, empty="": common.esc(value if isinstance(value, str) else empty)  # noqa: E731
+        rows = [[common.esc(label), text(r["design"]),
+                 common.report_source(principal.loc[r["study_id"]]) if r["study_id"] in principal.index else "",
+                 text(r["regimen"], "unknown"), text(r["backbone"]), text(r["disease_status"], "unknown"),
+                 text(r["ph_status"]), text(r["age"]), "" if pd.isna(r["n_treated"]) else str(int(r["n_treated"])),
+                 text(r["follow_up"]), str(int(r["data_version"]))]
+                for label, (_, r) in zip(display_labels(s), s.iterrows())]
+        return HTML(common.raw_table(["Study", "Design", "Publication", "Regimen", "Backbone", "Disease status", "Ph",
+                                      "Age", "N", "Follow-up", "Version"], rows))
 
     def identification_table(self) -> HTML:
         s = self._studies()

@@ -206,21 +206,26 @@ def _frame(resource, rows: list) -> pd.DataFrame:
     return pd.DataFrame(data)
 
 
-def read_tables(data_dir) -> dict:
-    """Every table of the package in ``data_dir``, read strictly (name → :class:`~.read.Table`)."""
-    data_dir = Path(data_dir)
-    return {name: read_table(data_dir / r.path, r, str(data_dir / r.path)) for name, r in resources().items()}
+def read_tables(data_dir, shown=None) -> dict:
+    """Every table of the package in ``data_dir``, read strictly (name → :class:`~.read.Table`); messages name
+    the files as in ``shown`` (default ``data_dir``)."""
+    data_dir, shown = Path(data_dir), Path(shown if shown is not None else data_dir)
+    return {name: read_table(data_dir / r.path, r, str(shown / r.path)) for name, r in resources().items()}
 
 
-def violations(data_dir, standard: bool = True) -> tuple[dict, list[Violation]]:
-    """The tables and every violation of the contract, in file order."""
-    tables = read_tables(data_dir)
-    found = [v for t in tables.values() for v in t.problems]
+def violations(data_dir, standard: bool = True, only=None, shown=None) -> tuple[dict, list[Violation]]:
+    """The tables and every violation of the contract, in file order. ``only``: the names of the tables to check
+    (the others are read, when present, as the targets of foreign keys)."""
+    tables = read_tables(data_dir, shown)
+    if only is not None:
+        tables = {n: t for n, t in tables.items() if n in only or t.readable}
+    checked = [t for n, t in tables.items() if only is None or n in only]
+    found = [v for t in checked for v in t.problems]
     if standard:
         from livingreview.dataset.standard import standard_violations
 
-        found += standard_violations(tables)
-    found += code_violations(tables)
+        found += [v for v in standard_violations(tables) if only is None or v.file in {t.file for t in checked}]
+    found += [v for v in code_violations(tables) if only is None or v.file in {t.file for t in checked}]
     order = [t.file for t in tables.values()]
     unique = list(dict.fromkeys(found))
     unique.sort(key=lambda v: (order.index(v.file) if v.file in order else len(order), v.line or 0))

@@ -41,6 +41,7 @@ class Table:
 
     resource: Resource
     file: str  # as shown in messages
+    path: Path | None = None  # where it was read from
     header: list[str] | None = None
     records: list[tuple[int, list[str] | None]] = field(default_factory=list)
     rows: list[tuple[int, dict]] = field(default_factory=list)
@@ -123,7 +124,7 @@ def _decode(raw: bytes, table: Table) -> str:
 
 
 def read_table(path: Path, resource: Resource, shown: str) -> Table:
-    table = Table(resource, shown)
+    table = Table(resource, shown, Path(path))
     if path.is_dir():
         table.bad(None, None, "file exists", None, "is a directory, not a file")
     elif not path.exists():

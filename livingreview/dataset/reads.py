@@ -12,12 +12,17 @@ from dataclasses import dataclass
 #: Table (Data Package resource) name → the ``Dataset`` attribute that holds it.
 RESOURCES = {
     "studies": "studies",
+    "reports": "reports",
     "outcomes": "outcomes",
     "outcome_definitions": "definitions",
     "quality": "quality",
     "published": "published",
     "search": "search",
     "versions": "versions",
+    "search_strategies": "strategies",
+    "search_runs": "runs",
+    "records": "records",
+    "screening": "screening",
 }
 _ENTRY = re.compile(r"^(?P<table>[a-z_]+)(?:\[(?P<column>[a-z_]+)=(?P<pattern>[^\]]*)\])?$")
 

@@ -51,14 +51,16 @@ def _outcome_rules(t: Table, tables: dict[str, Table]) -> list[Violation]:
                 bad(line, col, f"{col} empty iff derivation = missing", None,
                     f"{col} empty but derivation {show(r['derivation'])}")
             elif r[col] is not None and missing:
-                bad(line, col, f"{col} empty iff derivation = missing", r[col], f"value {r[col]} but derivation 'missing'")
+                bad(line, col, f"{col} empty iff derivation = missing", r[col],
+                    f"value {r[col]} but derivation 'missing'")
         if missing and r["note"] is None:
             bad(line, "note", "note says why when derivation = missing", None, "derivation 'missing' but no note "
                                                                                  "saying why")
         if not missing:
             for col in WITH_COUNTS:
                 if col in r and r[col] is None:
-                    bad(line, col, f"{col} given with counts", None, f"empty, but the row has counts ({r['derivation']})")
+                    bad(line, col, f"{col} given with counts", None,
+                        f"empty, but the row has counts ({r['derivation']})")
     for line, r in _rows(t, "quote", "quote_status"):
         if r["quote"] is not None and r["quote_status"] is None:
             bad(line, "quote_status", "quote_status given with a quote", None, "empty, but the row has a quote")
@@ -95,7 +97,8 @@ def _study_rules(t: Table, tables: dict[str, Table]) -> list[Violation]:
         for other in (r["overlaps_with"] or "").split(";"):
             if other and (other not in ids or other == r["study_id"]):
                 out.append(Violation(t.file, line, "overlaps_with", "overlaps_with names other included studies",
-                                     other, f"{show(other)} is {'the study itself' if other == r['study_id'] else 'not a study_id of studies.csv'}"))
+                                     other, f"{show(other)} is " + ("the study itself" if other == r["study_id"]
+                                                                    else "not a study_id of studies.csv")))
     return out
 
 
@@ -112,16 +115,17 @@ def _definition_rules(t: Table, tables: dict[str, Table]) -> list[Violation]:
 def _quality_rules(t: Table, tables: dict[str, Table]) -> list[Violation]:
     out = []
     groups: dict[tuple, list] = {}
-    for line, r in _rows(t, "scale", "item", "score", "study_id"):
+    for line, r in _rows(t, "scale", "item", "study_id"):  # a score that could not be parsed is still an item
         items = QUALITY_ITEMS.get(r["scale"])
         if items is None:
             continue
         if r["item"] not in items and r["item"] != TOTAL_ITEM:
             out.append(Violation(t.file, line, "item", "item belongs to the scale", r["item"],
-                                 f"value {show(r['item'])} is not a {r['scale']} item ({', '.join(items)}, {TOTAL_ITEM})"))
+                                 f"value {show(r['item'])} is not a {r['scale']} item "
+                                 f"({', '.join(items)}, {TOTAL_ITEM})"))
             continue
         top = sum(m for _, m in items.values()) if r["item"] == TOTAL_ITEM else items[r["item"]][1]
-        if r["score"] is not None and r["score"] > top:
+        if r["score"] not in (None, BAD) and r["score"] > top:
             out.append(Violation(t.file, line, "score", "score within the item's range", r["score"],
                                  f"value {r['score']} > maximum {top} for {r['scale']} item {r['item']}"))
         groups.setdefault((r["study_id"], r["scale"]), []).append((line, r))
@@ -134,7 +138,7 @@ def _quality_rules(t: Table, tables: dict[str, Table]) -> list[Violation]:
             continue
         printed_line, printed = items[TOTAL_ITEM]
         scores = [items[i][1] for i in QUALITY_ITEMS[scale]]
-        if printed is not None and None not in scores and sum(scores) != printed:
+        if printed not in (None, BAD) and None not in scores and BAD not in scores and sum(scores) != printed:
             out.append(Violation(t.file, printed_line, "score", "printed total = sum of item scores", printed,
                                  f"{study}: printed total {printed}, items sum to {sum(scores)}"))
     return out
@@ -172,10 +176,116 @@ def _public_text(t: Table) -> list[Violation]:
     return out
 
 
+#: Which date fields a search window may use, per source: entry/indexing dates only, never a publication date, so
+#: that a record indexed late is not missed.
+DATE_FIELDS = {"pubmed": ("edat",), "europepmc": ("CREATION_DATE", "FIRST_IDATE"),
+               "ctgov": ("LastUpdatePostDate", "StudyFirstPostDate")}
+
+
+def _strategy_rules(t: Table, tables: dict[str, Table]) -> list[Violation]:
+    return [Violation(t.file, line, "date_field", "date field of the source", r["date_field"],
+                      f"value {show(r['date_field'])}; {r['source']} windows use {', '.join(DATE_FIELDS[r['source']])}")
+            for line, r in _rows(t, "source", "date_field")
+            if r["source"] in DATE_FIELDS and r["date_field"] not in DATE_FIELDS[r["source"]]]
+
+
+def _run_rules(t: Table, tables: dict[str, Table]) -> list[Violation]:
+    out = []
+    bad = lambda line, col, rule, value, detail: out.append(Violation(t.file, line, col, rule, value, detail))  # noqa: E731
+    per_run: dict = {}
+    for _, r in _rows(tables.get("records"), "run_id", "duplicate_of"):
+        per_run.setdefault(r["run_id"], []).append(r)
+    cols = ("run_id", "source", "date_field", "window_start", "window_end", "status", "failure_reason",
+            "records_retrieved", "records_new", "records_duplicate", "response_file", "response_sha256")
+    for line, r in _rows(t, *cols):
+        if r["source"] in DATE_FIELDS and r["date_field"] not in DATE_FIELDS[r["source"]]:
+            bad(line, "date_field", "date field of the source", r["date_field"], f"value {show(r['date_field'])}")
+        if r["window_start"] and r["window_end"] and r["window_start"] > r["window_end"]:
+            bad(line, "window_start", "window_start <= window_end", r["window_start"],
+                f"value {r['window_start']} > window_end {r['window_end']}")
+        if (r["status"] == "failed") != (r["failure_reason"] is not None):
+            bad(line, "failure_reason", "failure_reason iff status failed", r["failure_reason"],
+                f"status {show(r['status'])}, failure_reason {show(r['failure_reason'])}")
+        if r["status"] == "ok":
+            for col in ("records_retrieved", "records_new", "records_duplicate", "response_file", "response_sha256"):
+                if r[col] is None:
+                    bad(line, col, "required for an ok run", None, "empty")
+        rows = per_run.get(r["run_id"], [])
+        counts = (r["records_retrieved"], r["records_new"], r["records_duplicate"])
+        if None not in counts:
+            dups = sum(1 for x in rows if x["duplicate_of"])
+            if counts[0] != counts[1] + counts[2] or counts[0] != len(rows) or counts[2] != dups:
+                bad(line, "records_retrieved", "retrieved = new + duplicate = rows in records.csv", counts[0],
+                    f"retrieved {counts[0]}, new {counts[1]}, duplicate {counts[2]}; records.csv has {len(rows)} rows "
+                    f"of this run, {dups} of them duplicates")
+        elif rows and counts[0] is None:
+            bad(line, "records_retrieved", "counts of a run with records", None,
+                f"empty, but records.csv has {len(rows)} rows of this run")
+        if r["response_file"] and t.path is not None:
+            import hashlib
+
+            stored = t.path.parent / r["response_file"]
+            if not stored.is_file():
+                bad(line, "response_file", "response file exists", r["response_file"], "no such file")
+            elif r["response_sha256"] and hashlib.sha256(stored.read_bytes()).hexdigest() != r["response_sha256"]:
+                bad(line, "response_sha256", "SHA-256 of the response file", r["response_sha256"],
+                    "the stored response's bytes have changed since the run")
+    return out
+
+
+def _record_rules(t: Table, tables: dict[str, Table]) -> list[Violation]:
+    out = []
+    run_source = {r["run_id"]: r["source"] for _, r in _rows(tables.get("search_runs"), "run_id", "source")}
+    rows = list(_rows(t, "record_id", "duplicate_of", "duplicate_by", "run_id", "source"))
+    position = {r["record_id"]: i for i, (_, r) in enumerate(rows)}
+    for i, (line, r) in enumerate(rows):
+        dup = r["duplicate_of"]
+        if (dup is None) != (r["duplicate_by"] is None):
+            out.append(Violation(t.file, line, "duplicate_by", "duplicate_by iff duplicate_of", r["duplicate_by"],
+                                 f"duplicate_of {show(dup)}, duplicate_by {show(r['duplicate_by'])}"))
+        if dup in position and (position[dup] >= i or rows[position[dup]][1]["duplicate_of"]):
+            out.append(Violation(t.file, line, "duplicate_of", "an earlier record that is not a duplicate", dup,
+                                 f"value {show(dup)} is later or itself a duplicate"))
+        if r["run_id"] in run_source and run_source[r["run_id"]] != r["source"]:
+            out.append(Violation(t.file, line, "source", "source of its run", r["source"],
+                                 f"value {show(r['source'])}, the run's source is {show(run_source[r['run_id']])}"))
+    return out
+
+
+def _screening_rules(t: Table, tables: dict[str, Table]) -> list[Violation]:
+    out = []
+    duplicates = {r["record_id"]: r["duplicate_of"]
+                  for _, r in _rows(tables.get("records"), "record_id", "duplicate_of")}
+    rows = list(_rows(t, "decision_id", "record_id", "stage", "decision", "reason", "supersedes"))
+    position = {r["decision_id"]: (i, r) for i, (_, r) in enumerate(rows)}
+    superseded: dict = {}
+    for i, (line, d) in enumerate(rows):
+        if d["stage"] == "full-text" and d["decision"] == "exclude" and d["reason"] is None:
+            out.append(Violation(t.file, line, "reason", "reason required for a full-text exclude", None, "empty"))
+        if duplicates.get(d["record_id"]):
+            out.append(Violation(t.file, line, "record_id", "decision on a record that is not a duplicate",
+                                 d["record_id"],
+                                 f"value {show(d['record_id'])} duplicates {duplicates[d['record_id']]}"))
+        sup = d["supersedes"]
+        if sup is None:
+            continue
+        if sup in superseded:
+            out.append(Violation(t.file, line, "supersedes", "a decision is superseded at most once", sup,
+                                 f"decision {sup} is also superseded on line {superseded[sup]}"))
+        superseded.setdefault(sup, line)
+        if sup in position:
+            j, old = position[sup]
+            if j >= i or (old["record_id"], old["stage"]) != (d["record_id"], d["stage"]):
+                out.append(Violation(t.file, line, "supersedes", "an earlier decision of the same record and stage",
+                                     sup, f"decision {sup} is later or about another record or stage"))
+    return out
+
+
 RULES: dict[str, Callable[[Table, dict], list[Violation]]] = {
     "outcomes": _outcome_rules, "reports": _report_rules, "studies": _study_rules,
     "outcome_definitions": _definition_rules, "quality": _quality_rules, "published": _published_rules,
-    "search": _search_rules,
+    "search": _search_rules, "search_strategies": _strategy_rules, "search_runs": _run_rules,
+    "records": _record_rules, "screening": _screening_rules,
 }
 
 
@@ -190,4 +300,4 @@ def code_violations(tables: dict[str, Table]) -> list[Violation]:
     return out
 
 
-__all__ = ["INTERNAL", "LOCATORS", "PUBLIC_TEXT", "RULES", "code_violations"]
+__all__ = ["DATE_FIELDS", "INTERNAL", "LOCATORS", "PUBLIC_TEXT", "RULES", "code_violations"]

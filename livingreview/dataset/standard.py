@@ -88,8 +88,9 @@ def _violations(table: Table, err, readable: dict[str, Table]) -> list[Violation
         m = re.search(r"position (\d+)", err.note)
         first = f" already on line {_line(table, int(m.group(1)))}" if m else ""
         shown = ", ".join(show(v) for v in values)
-        return [Violation(table.file, line, ", ".join(key), f"unique ({', '.join(key)})" if len(key) > 1
-                          else f"unique {key[0]}", values if len(key) > 1 else values[0], f"value {shown}{first}")]
+        rule = f"unique ({', '.join(key)})" if len(key) > 1 else f"unique {key[0]}"
+        return [Violation(table.file, line, ", ".join(key), rule, tuple(values) if len(key) > 1 else values[0],
+                          f"value {shown}{first}")]
     if kind == "foreign-key":
         fk = next((fk for fk in table.resource.foreign_keys if f'"{", ".join(fk[0])}"' in err.note
                    or f'"{fk[0][0]}"' in err.note), None)

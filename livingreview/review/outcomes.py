@@ -16,6 +16,9 @@ from livingreview.engine.effects import escalc
 from livingreview.engine.model import MetaResult, rma
 from livingreview.engine.subgroups import SubgroupResult, subgroup_analysis
 
+#: Marks a study whose denominator is another population than the one its outcome pools (in every table and plot).
+OTHER_POPULATION = "†"
+
 RESULT_COLUMNS = [
     "outcome", "subgroup", "level", "k", "events", "total", "measure", "method", "test", "pi_dist",
     "estimate", "ci_low", "ci_high", "pi_low", "pi_high", "tau2", "i2", "q", "q_df", "q_p",
@@ -27,9 +30,10 @@ RESULT_COLUMNS = [
 class OutcomeAnalysis:
     """An outcome's pooled analysis under one specification.
 
-    ``studies`` holds the pooled rows (study_id, display_label, events, total, subgroup columns) in the order
-    used for every plot and table; ``excluded`` the studies in the dataset that could not be pooled, with why.
-    ``overall`` is None when no study reports the outcome.
+    ``studies`` holds the pooled rows (study_id, display_label, events, total, subgroup columns, population, and
+    ``other_population``: whether it differs from the outcome's) in the order used for every plot and table;
+    ``excluded`` the studies in the dataset that are not pooled, with why. ``overall`` is None when no study reports
+    the outcome.
     """
 
     outcome: str
@@ -62,13 +66,22 @@ def outcome_subgroups(dataset, outcome: str) -> list[str]:
     return [s.strip() for s in value.split(";") if s.strip()]
 
 
-def analyse_outcome(dataset, outcome: str, spec: Spec = PRIMARY, data_version: int | None = None) -> OutcomeAnalysis:
-    """Pool one outcome: effect sizes, the random-effects model and one subgroup analysis per subgroup column."""
-    label = dataset.definitions.set_index("outcome").loc[outcome, "label"]
-    rows = dataset.pooling_table(outcome, data_version=data_version).copy()
+def analyse_outcome(dataset, outcome: str, spec: Spec = PRIMARY, data_version: int | None = None,
+                    bounds: bool = False, population: str | None = None) -> OutcomeAnalysis:
+    """Pool one outcome: effect sizes, the random-effects model and one subgroup analysis per subgroup column.
+
+    The primary analysis pools exact counts of any denominator; ``bounds`` adds counts that are only a bound,
+    ``population`` keeps only rows whose denominator is that population (the sensitivity analyses)."""
+    definition = dataset.definitions.set_index("outcome").loc[outcome]
+    label = definition["label"]
+    rows = dataset.pooling_table(outcome, data_version=data_version, bounds=bounds, population=population).copy()
     rows = rows.sort_values(["data_version", "ref_no", "study_id"], na_position="last").reset_index(drop=True)
-    rows["display_label"] = display_labels(rows)
+    rows["other_population"] = rows["population"] != definition["population"]
+    rows["display_label"] = [f"{lab} {OTHER_POPULATION}" if other else lab
+                             for lab, other in zip(display_labels(rows), rows["other_population"])]
     excluded = dataset.excluded(outcome, data_version=data_version)
+    if bounds:  # the bounds it adds are pooled, so they are not "excluded"
+        excluded = excluded[~excluded["study_id"].isin(rows["study_id"])].reset_index(drop=True)
     if rows.empty:
         return OutcomeAnalysis(outcome, label, spec, rows, excluded, None, {})
     es = escalc(spec.measure, rows["events"].to_numpy(), rows["total"].to_numpy(),
@@ -82,6 +95,25 @@ def analyse_outcome(dataset, outcome: str, spec: Spec = PRIMARY, data_version: i
         subgroups[column] = subgroup_analysis(es, groups, method=spec.method, test=spec.test,
                                               pi_dist=spec.pi_dist, level=spec.level)
     return OutcomeAnalysis(outcome, label, spec, rows, excluded, overall, subgroups)
+
+
+def row_choices(dataset, outcome: str, spec: Spec = PRIMARY, data_version: int | None = None) -> list[tuple]:
+    """The primary analysis beside the analyses that pool other rows: only the outcome's stated population, and
+    with counts that are only a bound. Each is ``(name, analysis, what changes)``; a choice that pools the same rows
+    as the primary analysis is left out."""
+    primary = analyse_outcome(dataset, outcome, spec, data_version=data_version)
+    population = dataset.definitions.set_index("outcome").loc[outcome, "population"]
+    choices = [("Primary: exact counts, any denominator", primary, "")]
+    same = analyse_outcome(dataset, outcome, spec, data_version=data_version, population=population)
+    other = primary.studies.loc[primary.studies["other_population"], "display_label"]
+    if len(other):
+        choices.append((f"Only denominators of {population}", same, "leaves out " + "; ".join(other)))
+    bounded = analyse_outcome(dataset, outcome, spec, data_version=data_version, bounds=True)
+    added = bounded.studies.loc[bounded.studies["bound"] != "exact"]
+    if len(added):
+        choices.append(("Including counts that are only a bound", bounded, "adds " + "; ".join(
+            f"{lab} ({b} bound)" for lab, b in zip(added["display_label"], added["bound"]))))
+    return choices
 
 
 def _row(analysis: OutcomeAnalysis, subgroup: str, level: str, res: MetaResult, counts: pd.DataFrame,
@@ -134,4 +166,5 @@ def results_table(dataset, spec: Spec = PRIMARY, outcomes=None, data_version: in
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)
 
 
-__all__ = ["OutcomeAnalysis", "analyse_outcome", "analysis_rows", "ordered_levels", "results_table", "RESULT_COLUMNS"]
+__all__ = ["OutcomeAnalysis", "analyse_outcome", "analysis_rows", "row_choices", "ordered_levels", "results_table",
+           "RESULT_COLUMNS"]

@@ -28,7 +28,9 @@ PI_TYPE <- c(z = "default", t1 = "t", t2 = "riley")
 studies <- read.csv("data/studies.csv", stringsAsFactors = FALSE, na.strings = "")
 outcomes <- read.csv("data/outcomes.csv", stringsAsFactors = FALSE, na.strings = "")
 defs <- read.csv("data/outcome_definitions.csv", stringsAsFactors = FALSE, na.strings = "")
-outcomes <- outcomes[outcomes$derivation != "missing", ]
+counted <- outcomes[outcomes$derivation != "missing", ]
+# The primary analysis pools exact counts only: a count that is only a bound (column `bound`) is left out.
+outcomes <- counted[counted$bound == "exact", ]
 
 transf_for <- function(measure) switch(measure, PR = NULL, PLO = transf.ilogit, PAS = transf.iarcsin,
                                        PFT = transf.ipft.hm)
@@ -74,9 +76,26 @@ for (spec in SPECS) {
   }
 }
 
+# The sensitivity analyses over which rows are pooled, under every specification: only the denominators of the
+# outcome's stated population (outcome_definitions.csv), and exact counts together with bounds.
+choices <- list()
+for (spec in SPECS) {
+  for (o in defs$outcome) {
+    pop <- defs$population[defs$outcome == o]
+    picks <- list(population = outcomes[outcomes$outcome == o & outcomes$population == pop, ],
+                  bounds = counted[counted$outcome == o, ])
+    for (name in names(picks)) {
+      d <- picks[[name]]
+      if (nrow(d) == 0) next
+      choices[[length(choices) + 1]] <- c(spec, list(outcome = o, rows = name), fit(d, spec))
+    }
+  }
+}
+
 out <- list(
   metafor_version = as.character(packageVersion("metafor")),
   data_md5 = as.list(setNames(unname(tools::md5sum(FILES)), basename(FILES))),
-  rows = rows
+  rows = rows,
+  choices = choices
 )
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, na = "string", pretty = TRUE), out_path)

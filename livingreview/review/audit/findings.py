@@ -12,8 +12,15 @@ import pandas as pd
 from livingreview.config import MIN_K_BIAS, SUBGROUP_LEVELS
 from livingreview.format import printed as _pct, signed as _fmt
 from livingreview.review.audit.intervals import IntervalCheck, interval_checks
-from livingreview.review.audit.published import (MAX_IMPLIED_DF, REFERENCE_VERSION, implied_df, p_text, paper_k,
-                                                 published_numbers, published_value)
+from livingreview.review.audit.published import (
+    MAX_IMPLIED_DF,
+    REFERENCE_VERSION,
+    implied_df,
+    p_text,
+    paper_k,
+    published_numbers,
+    published_value,
+)
 from livingreview.review.audit.specifications import FT_RULE_I2, ft_rule_measure
 
 
@@ -41,6 +48,9 @@ CHECKS = {
                           "what the identified reports of the cited studies contain",
     "subgroup arithmetic": "studies of known disease status among those cited, against the subgroup k implied by "
                            "the I²/p pair",
+    "traced heterogeneity": "Q of the studies the dataset traces for an analysis against the largest Q the printed "
+                            "heterogeneity p allows on the paper's df: adding studies can only raise Q, so a traced "
+                            "subset already above it rules the printed pair out (raw proportions and Freeman–Tukey)",
     "patient totals": "the totals of §3.1 against each other and against studies.csv",
     "Egger rule": f"Egger's test reported only with k ≥ {MIN_K_BIAS} (the paper's rule)",
 }
@@ -292,11 +302,52 @@ def egger_findings(numbers) -> list[Finding]:
     return out
 
 
+def traced_heterogeneity(dataset, numbers) -> list[Finding]:
+    """For every printed heterogeneity p with a known number of studies: the Q of the studies of data version 1 that
+    the dataset can trace for that analysis, against the largest Q the printed p allows on the paper's df (Q of a
+    superset of studies is never smaller than Q of a subset, whatever the model's τ²)."""
+    from scipy import stats
+
+    from livingreview.engine.effects import escalc
+    from livingreview.engine.model import rma
+    from livingreview.review.outcomes import OTHER_POPULATION, analyse_outcome
+
+    out = []
+    for analysis in dict.fromkeys(n.analysis for n in numbers):
+        outcome, subgroup, level = analysis
+        p = published_value(numbers, analysis, "het_p")
+        k = paper_k(numbers, analysis, dataset.definitions)
+        overall = paper_k(numbers, (outcome, "overall", ""), dataset.definitions)
+        df = k.exact - 1 if k.exact else (overall.exact - 1 if overall.exact else None)  # unknown k: the loosest df
+        if p is None or p.comparator != "=" or not df:
+            continue
+        rows = analyse_outcome(dataset, outcome, data_version=REFERENCE_VERSION).studies
+        if subgroup != "overall":
+            rows = rows[rows[subgroup] == level]
+        if len(rows) < 2:
+            continue
+        q_max = float(stats.chi2.isf(max(p.value - 0.0005, 1e-12), df))
+        qs = {m: rma(escalc(m, rows["events"].to_numpy(), rows["total"].to_numpy()), method="FE").q
+              for m in ("PR", "PFT")}
+        above = all(q > q_max for q in qs.values())
+        labels = ", ".join(f"{lab.removesuffix(' ' + OTHER_POPULATION)} ({e}/{n})"
+                           for lab, e, n in zip(rows["display_label"], rows["events"], rows["total"]))
+        out.append(Finding("traced heterogeneity", outcome, _analysis_name(subgroup, level),
+                           "inconsistent" if above else "consistent",
+                           f"printed {p_text(p)} on {df} df{'' if k.exact else ' (at most: k not known)'} allows "
+                           f"Q ≤ {_fmt(q_max, 2)}; the {len(rows)} traced "
+                           f"studies ({labels}) give Q = {_fmt(qs['PR'], 2)} (raw) / {_fmt(qs['PFT'], 2)} "
+                           f"(Freeman–Tukey) on {len(rows) - 1} df"
+))
+    return out
+
+
 def findings(dataset) -> tuple[Finding, ...]:
     """Every check of :data:`CHECKS`, on the real published numbers and the dataset."""
     numbers = published_numbers(dataset)
     out = (interval_findings(numbers) + ft_rule_findings(numbers) + df_findings(numbers, dataset.definitions)
-           + cited_findings(dataset, numbers) + subgroup_arithmetic(dataset, numbers) + patient_findings(dataset)
+           + cited_findings(dataset, numbers) + subgroup_arithmetic(dataset, numbers)
+           + traced_heterogeneity(dataset, numbers) + patient_findings(dataset)
            + egger_findings(numbers))
     order = {o: i for i, o in enumerate(dataset.definitions.sort_values("display_order")["outcome"])}
     checks = list(CHECKS)
