@@ -158,7 +158,7 @@ def test_flow_counts_match_the_hand_computed_example(searched):
     f = prisma_flow(searched)
     assert (f.new_studies_included, f.reports_of_new_studies, f.reports_of_previous_studies,
             f.included_reports_unlinked) == (2, 2, 0, 0)
-    with pytest.raises(DataError, match="foreign key studies.study_id"):
+    with pytest.raises(DataError, match="study_id defined in studies.csv"):
         link_study(searched, "pubmed:9997", "no_such_study")
 
     # Freeze this update as data version 2, search again a month later, include a new report of newstudy2025.

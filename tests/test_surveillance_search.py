@@ -262,7 +262,7 @@ def test_invalid_tables_are_refused_before_searching(tmp_path):
     text = (data / "search_strategies.csv").read_text(encoding="utf-8").replace(",edat,", ",pdat,")
     (data / "search_strategies.csv").write_text(text, encoding="utf-8")
     before = snapshot(data)
-    with pytest.raises(SurveillanceError, match="column 'date_field': rule 'enum' broken"):
+    with pytest.raises(SurveillanceError, match="column 'date_field': rule 'allowed values' broken"):
         search(data, transport=ScriptedTransport([]), clock=clock(T1), log=quiet)
     assert snapshot(data) == before
 

@@ -8,6 +8,7 @@ import html as htmllib
 import pandas as pd
 import pytest
 
+from livingreview import format as fmt
 from livingreview.book import changelog, what_changed
 from livingreview.build import build
 from livingreview.config import DATA_DIR, PRIMARY
@@ -94,7 +95,7 @@ def test_changelog_lists_the_added_studies_and_the_moved_outcomes(ds, contributi
     assert {m.outcome for m in v2.moves} == set(contributions)
     text = changelog.load(data_dir="data").entries_markdown().data
     for label in v2.added:
-        assert label in text
+        assert fmt.md(label) in text  # as Markdown source: data text escaped
     assert versions.changelog(ds, upto=1) == (v1,)
 
 

@@ -60,18 +60,20 @@ def write_pinned_estimates(dataset) -> Path:
 
 
 def committed_data(target: Path) -> Path | None:
-    """The committed copy of the repository's ``data/`` (``git show HEAD:data/…``) in ``target``; None outside git."""
-    from livingreview.dataset import TABLES
+    """The committed copy of the repository's ``data/`` (``git show HEAD:data/…``) in ``target``; None outside git.
+    A table not committed yet is absent from the copy (its rows show as added)."""
+    from livingreview.dataset.package import resources
 
+    try:
+        if subprocess.run(["git", "rev-parse", "--verify", "-q", "HEAD"], cwd=ROOT, capture_output=True).returncode:
+            return None
+    except OSError:  # no git
+        return None
     target.mkdir(parents=True, exist_ok=True)
-    for table in TABLES.values():
-        try:
-            proc = subprocess.run(["git", "show", f"HEAD:data/{table.file}"], cwd=ROOT, capture_output=True)
-        except OSError:  # no git
-            return None
-        if proc.returncode != 0:
-            return None
-        (target / table.file).write_bytes(proc.stdout)
+    for table in resources().values():
+        proc = subprocess.run(["git", "show", f"HEAD:data/{table.path}"], cwd=ROOT, capture_output=True)
+        if proc.returncode == 0:
+            (target / table.path).write_bytes(proc.stdout)
     return target
 
 

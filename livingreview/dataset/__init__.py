@@ -9,7 +9,7 @@ from importlib import import_module
 
 _API = {
     "Dataset": "contract", "DataValidationError": "contract", "Violation": "contract", "load_dataset": "contract",
-    "validate_cli": "contract", "quality_totals": "contract", "TABLES": "contract",
+    "validate_cli": "contract", "quality_totals": "contract", "resources": "package",
 }
 
 __all__ = sorted(_API)

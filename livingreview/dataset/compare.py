@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from livingreview.dataset.contract import TABLES, read_rows
+from livingreview.dataset.contract import read_rows
+from livingreview.dataset.package import resources
 
 
 @dataclass(frozen=True)
@@ -38,22 +39,22 @@ def _show(value) -> str:
 def row_changes(old_dir: Path, new_dir: Path) -> list[RowChange]:
     """Every row added, removed or changed (field by field) between ``old_dir`` and ``new_dir``, table by table."""
     out = []
-    for name, table in TABLES.items():
+    for name, table in resources().items():
         key_columns, old_rows = read_rows(old_dir, name)
         _, new_rows = read_rows(new_dir, name)
         old = {tuple(r.get(k) for k in key_columns): (line, r) for line, r in old_rows}
         new = {tuple(r.get(k) for k in key_columns): (line, r) for line, r in new_rows}
         for key, (line, row) in new.items():
             if key not in old:
-                out.append(RowChange(table.file, line, key, "", None, "added"))
+                out.append(RowChange(table.path, line, key, "", None, "added"))
                 continue
             before = old[key][1]
             for column in table.names:
                 if before.get(column) != row.get(column):
-                    out.append(RowChange(table.file, line, key, column, before.get(column), row.get(column)))
+                    out.append(RowChange(table.path, line, key, column, before.get(column), row.get(column)))
         for key, (line, _) in old.items():
             if key not in new:
-                out.append(RowChange(table.file, line, key, "", "removed", None))
+                out.append(RowChange(table.path, line, key, "", "removed", None))
     return out
 
 

@@ -116,6 +116,8 @@ def _violations(table: Table, err, readable: dict[str, Table]) -> list[Violation
             return [Violation(table.file, line, column, "allowed values", cell,
                               f"value {show(cell)} not one of: {', '.join(f.enum)}{did_you_mean(str(cell), f.enum)}")]
         if constraint == "unique" or kind == "unique-error":
+            if table.resource.primary_key == (column,):
+                return []  # the primary-key error says it better: "already on line N"
             return [Violation(table.file, line, column, f"unique {column}", cell, f"value {show(cell)} is used twice")]
         return [Violation(table.file, line, column, _rule(table, column, constraint, limit), cell,
                           f"value {show(cell)} breaks {constraint} {limit}")]
