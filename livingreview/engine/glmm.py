@@ -17,7 +17,7 @@ likelihood is computed with adaptive Gauss–Hermite quadrature and maximised wi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import optimize, stats
@@ -26,7 +26,7 @@ from scipy.special import expit, gammaln, logsumexp
 from .effects import escalc
 from .model import Proportion
 
-TAU_MAX = 10.0     # upper end of the τ search on the logit scale (τ = 10 is already absurd for proportions)
+TAU_MAX = 50.0     # upper end of the τ search on the logit scale (glmer finds τ ≈ 15 when most studies are 0 or n)
 XTOL = 1e-10       # Brent tolerance for μ and τ
 NEWTON_TOL = 1e-13  # conditional modes
 HESS_STEP = 1e-4   # central-difference step for the observed information (glmer's deriv12 uses 1e-4 too)
@@ -42,6 +42,8 @@ class GlmmResult:
     Heterogeneity as metafor: ``qe_lrt`` = 2(ℓ_saturated − ℓ_FE) and ``qe_wald`` (Wald test of the saturated
     model; studies with 0 or n events carry no information in it) on ``qe_df`` = k − 1 df; ``i2``/``h2`` from
     τ² and the typical within-study variance of the continuity-corrected logits (metafor's vt).
+    ``estimable`` is False (with the ``reason``; every estimate NaN) where no finite maximum-likelihood fit
+    exists or lme4 refuses the data, as metafor's ``rma.glmm`` stops there.
     """
 
     xi: np.ndarray
@@ -71,6 +73,8 @@ class GlmmResult:
     qe_p_wald: float
     qe_p_lrt: float
     notes: tuple[str, ...] = ()
+    estimable: bool = True
+    reason: str = ""
 
     def proportion(self) -> Proportion:
         """Estimate, CI and PI on the 0–1 scale (``predict(res, transf=transf.ilogit)``)."""
@@ -157,9 +161,14 @@ def rma_glmm(xi, ni, labels=None, level: float = 0.95, n_agq: int = 7, method: s
 
     ``method="ML"``: random-intercept logistic model by ML (AGQ); ``"FE"``: τ² = 0 (``glm``), used also as the
     fallback when k = 1 (metafor stops there: "Number of parameters to be estimated is larger than the number
-    of observations"). If every study has 0 events (or every study n events) the ML logit is −∞ (+∞): the
-    estimate is returned as ∓inf (proportion 0 or 1) with NaN SE/CI and ``converged=False`` — glmer would
-    report a large finite number from a non-converged fit instead.
+    of observations"; the fallback is noted and ``method`` says "FE").
+
+    Not estimable (``estimable=False``, a ``reason``, NaN estimates, never ±inf), where metafor stops with
+    "Cannot fit ML model" or returns glmer's unconverged numbers:
+    - every study has 0 events (or every study n events): the ML logit is −∞ (+∞);
+    - ML, every study has 0 or n events, both present: the likelihood grows without bound in τ;
+    - ML, every study has the same proportion: lme4 stops ("Response is constant"); the FE model applies.
+    A τ that reaches the search limit gives ``converged=False`` with a note.
     """
     method = str(method).upper()
     method = "FE" if method in ("EE", "CE") else method
@@ -206,12 +215,22 @@ def rma_glmm(xi, ni, labels=None, level: float = 0.95, n_agq: int = 7, method: s
                           float(loglik), float(i2), float(1 + tau2 / vt) if k > 1 else NAN, float(qe_wald),
                           float(qe_lrt), qe_df, qe_p_wald, qe_p_lrt, tuple(notes))
 
+    def not_estimable(reason):
+        notes.append(reason)
+        r = result(method, NAN, NAN, NAN, False, NAN)
+        return replace(r, estimable=False, reason=reason, notes=tuple(notes))
+
     if x.sum() == 0 or x.sum() == n.sum():
         zero = x.sum() == 0
-        notes.append(f"every study has {'0' if zero else 'n'} events: the maximum-likelihood logit is "
-                     f"{'-' if zero else '+'}inf (pooled proportion {0 if zero else 1}); no SE, CI or τ² can be "
-                     "estimated")
-        return result(method, -np.inf if zero else np.inf, NAN, NAN, False, 0.0)  # sup of the likelihood is 1
+        return not_estimable(f"not estimable: every study has {'0' if zero else 'n'} events, so the "
+                             f"maximum-likelihood logit is {'-' if zero else '+'}inf (metafor: 'Cannot fit ML model')")
+    if method == "ML" and k > 1 and not inner.any():
+        return not_estimable("not estimable: every study has 0 or n events, so the likelihood keeps growing with τ "
+                             "(no finite ML estimate; metafor returns glmer's unconverged numbers)")
+    if method == "ML" and k > 1 and np.ptp(x / n) == 0:
+        return not_estimable("not estimable: every study has the same proportion; lme4 stops ('Response is "
+                             "constant') and so does metafor's rma.glmm. The common-proportion model (method='FE') "
+                             "applies")
 
     mu_fe = float(np.log(p_fe / (1 - p_fe)))
     se_fe = float(np.sqrt(1 / x.sum() + 1 / (n.sum() - x.sum())))  # glm: 1/√(Σ nᵢ p̂(1 − p̂))
