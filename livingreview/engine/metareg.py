@@ -92,6 +92,8 @@ def design(mods, k: int, reference: dict | None = None) -> tuple[list[Term], np.
     for name, values in cols:
         if _numeric(values):
             col = np.array([NAN if _is_missing(v) else float(v) for v in values])
+            if missing.all():
+                raise ValueError(f"moderator {name!r} has no value in any study with all moderators present")
             if not np.all(np.isfinite(col[~missing])):
                 raise ValueError(f"moderator {name!r} has non-finite values")
             terms.append(Term(name, "numeric"))
@@ -100,7 +102,9 @@ def design(mods, k: int, reference: dict | None = None) -> tuple[list[Term], np.
             continue
         labels = [None if _is_missing(v) else str(v).strip() for v in values]
         levels = sorted({lab for lab, m in zip(labels, missing) if not m})
-        ref = reference.pop(name, levels[0] if levels else None)
+        if not levels:
+            raise ValueError(f"moderator {name!r} has no value in any study with all moderators present")
+        ref = reference.pop(name, levels[0])
         if ref not in levels:
             raise ValueError(f"reference level {ref!r} of {name!r} is not among its levels {levels}")
         others = [lv for lv in levels if lv != ref]
@@ -404,6 +408,10 @@ def meta_regression(es: EffectSizes, mods, method: str = "REML", test: str = "z"
                      "omitted from the model (as metafor)")
         es, Z = es.subset(~missing), Z[~missing]
     _check_inputs(es)
+    for term in terms:
+        if term.kind == "factor" and len(term.levels) < 2:
+            notes.append(f"factor {term.name!r} has a single level ({term.reference!r}) among the studies used: it "
+                         "adds no column")
     X = np.column_stack([np.ones(es.k), Z])
     names = ["intrcpt", *znames]
     drop = _redundant(X)
