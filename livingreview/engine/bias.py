@@ -25,6 +25,11 @@ EXACT_KENDALL_MAX_K = 171  # R's exact Kendall p divides by gamma(k + 1), which 
 NAN = float("nan")
 
 
+# With every estimate equal, the regression slope and the rank correlation are 0/0: metafor reports whatever
+# the rounding error of its arithmetic gives (e.g. a t value of 1e16), the engine says why there is no test.
+IDENTICAL = "not estimable: every study has the same estimate (the test is 0/0; metafor reports rounding error)"
+
+
 def _refusal(k: int, min_k: int, force: bool) -> str:
     """Empty string when the test may run, else why not."""
     if k < min_k and not force:
@@ -89,6 +94,8 @@ def egger_test(res: MetaResult, force: bool = False, min_k: int = MIN_K, predict
     reason = _refusal(k, min_k, force) or ("k < 3: no residual degrees of freedom" if k < 3 else "")
     if not reason and np.ptp(x) == 0:
         reason = f"all studies have the same {predictor}: the slope is not estimable"
+    if not reason and np.ptp(res.es.yi) == 0:
+        reason = IDENTICAL
     if reason:
         empty = np.array([])
         return EggerResult(k, False, reason, predictor, NAN, NAN, NAN, NAN, NAN, NAN, NAN, max(k - 2, 0), NAN,
@@ -174,7 +181,9 @@ def begg_test(res: MetaResult, force: bool = False, min_k: int = MIN_K) -> BeggR
     double) the normal approximation is used without ties too: R's exact p is NaN there, metafor 3.8-1
     returns it, current metafor falls back to ``exact=FALSE`` — as here."""
     k = res.k
-    reason = _refusal(k, min_k, force) or ("k < 3: no rank correlation" if k < 3 else "")
+    reason = _refusal(k, min_k, force) or ("k = 1: no rank correlation" if k < 2 else "")
+    if not reason and np.ptp(res.es.yi) == 0:
+        reason = IDENTICAL
     if reason:
         return BeggResult(k, False, reason, NAN, NAN, False, False, NAN)
 
@@ -237,11 +246,13 @@ class TrimFillResult:
         return self.res.estimate if self.res is not None else NAN
 
 
-def _metareg(y: np.ndarray, v: np.ndarray, x: np.ndarray, method: str) -> tuple[float, float, float]:
-    """(intercept, slope, τ²) of ``rma.uni(yi, vi, mods=x, method=)`` (:func:`metareg.fit_uni`): trimfill uses
-    the slope's sign for the side. Raises ValueError where metafor stops (k = 2 with a τ² estimator, a design
-    not of full rank such as all-equal variances)."""
-    fit = fit_uni(y, v, np.column_stack([np.ones(len(y)), x]), method)
+def _metareg(y: np.ndarray, v: np.ndarray, x: np.ndarray, method: str,
+             stepadj: float | None = None) -> tuple[float, float, float]:
+    """(intercept, slope, τ²) of ``rma.uni(yi, vi, mods=x, method=, control=list(stepadj=))``
+    (:func:`metareg.fit_uni`): trimfill uses the slope's sign for the side. Raises ValueError where metafor
+    stops (k = 2 with a τ² estimator, a design not of full rank such as all-equal variances, Fisher scoring
+    that does not converge with the step adjustment given)."""
+    fit = fit_uni(y, v, np.column_stack([np.ones(len(y)), x]), method, stepadj=stepadj)
     return float(fit.beta[0]), float(fit.beta[1]), fit.tau2
 
 
@@ -275,9 +286,11 @@ def trimfill(res: MetaResult, estimator: str = "L0", side: str | None = None, fo
     Never raises for data reasons: where metafor stops, the result has ``applicable=False`` and the reason —
     the side regression cannot be fitted (k = 2 with a τ² estimator; all variances equal, so √vi is
     constant: give ``side=``), the iteration does not settle in ``maxiter`` rounds, every study would be
-    trimmed, or a refit does not converge. Centred values within rounding of 0 (100 machine epsilons, as
-    metafor's ``rstudent``) count as 0, so a study that *is* the trimmed estimate gets no sign; with all
-    estimates identical there is no asymmetry: side "left" (metafor's slope is 0 up to rounding), k0 = 0.
+    trimmed, or a refit does not converge. With one study left untrimmed, its "pooled" estimate is computed
+    with metafor's own arithmetic, (chol2inv(chol(w))·w)·y: the rounding of that product decides whether the
+    study counts as above or below itself, and so whether metafor stops (k0 = k) or answers. With all
+    estimates identical the result is not applicable too: there is no asymmetry, and metafor's side and k0
+    there follow rounding error (or it stops).
     """
     estimator = str(estimator).upper()
     if estimator not in ("L0", "R0"):
@@ -290,14 +303,13 @@ def trimfill(res: MetaResult, estimator: str = "L0", side: str | None = None, fo
     reason = _refusal(k, min_k, force) or ("k = 1: nothing to trim" if k < 2 else "")
     if reason:
         return _tf_refused(res, estimator, reason)
-    identical = np.ptp(y_obs) == 0
-    if identical:
-        return TrimFillResult(k, True, "", estimator, side or "left", 0, NAN, NAN, 0, y_obs, v_obs, empty, empty,
-                              empty, res)
+    if np.ptp(y_obs) == 0:
+        return _tf_refused(res, estimator, "not estimable: every study has the same estimate, so there is no "
+                           "asymmetry to adjust (metafor's side and k0 here follow rounding error, or it stops)", side)
 
     if side is None:
         try:
-            side = "right" if _metareg(y_obs, v_obs, np.sqrt(v_obs), res.method)[1] < 0 else "left"
+            side = "right" if _metareg(y_obs, v_obs, np.sqrt(v_obs), res.method, res.stepadj)[1] < 0 else "left"
         except ValueError as err:
             return _tf_refused(res, estimator, f"not estimable: the side cannot be chosen, the regression of yi on "
                                f"√vi fails ({err}); give side='left' or 'right'")
@@ -315,14 +327,17 @@ def trimfill(res: MetaResult, estimator: str = "L0", side: str | None = None, fo
             return _tf_refused(res, estimator, f"not estimable: k0 did not settle in {maxiter} iterations (metafor: "
                                "'Trim and fill algorithm did not converge.')", side)
         keep = k - k0
-        trimmed = _with(es, ys[:keep], vs[:keep], np.full(keep, NAN), ni_s[:keep], [f"t{i}" for i in range(keep)])
-        try:
-            beta = rma(trimmed, method=res.method, stepadj=res.stepadj).estimate  # τ² unchanged by the flip
-        except ValueError as err:
-            return _tf_refused(res, estimator, f"not estimable: the model of the {keep} untrimmed studies cannot "
-                               f"be fitted ({err})", side)
+        if keep == 1:  # metafor's arithmetic: β = (chol2inv(chol(w))·w)·y; its rounding decides the next sign
+            u = 1 / np.sqrt(1 / vs[0])
+            beta = float((u * u * (1 / vs[0])) * ys[0])
+        else:
+            trimmed = _with(es, ys[:keep], vs[:keep], np.full(keep, NAN), ni_s[:keep], [f"t{i}" for i in range(keep)])
+            try:
+                beta = rma(trimmed, method=res.method, stepadj=res.stepadj).estimate  # τ² unchanged by the flip
+            except ValueError as err:
+                return _tf_refused(res, estimator, f"not estimable: the model of the {keep} untrimmed studies "
+                                   f"cannot be fitted ({err})", side)
         yc = ys - beta
-        yc[np.abs(yc) < 100 * np.finfo(float).eps * max(1.0, abs(beta))] = 0.0
         ranks = np.empty(k)
         ranks[np.argsort(np.abs(yc), kind="stable")] = np.arange(1, k + 1)  # rank(ties.method="first")
         signed = np.sign(yc) * ranks
