@@ -138,7 +138,7 @@ def predictive_probability(res: MetaResult, threshold: float, direction: str = "
     k − 2 for "t2") — the distribution whose quantiles are the prediction interval of ``res``.
 
     The threshold is moved to the model's scale with the measure's transform: logit (PLO), arcsine square
-    root (PAS), identity (PR), and for PFT the Freeman–Tukey transform at the harmonic mean n̄ of the study
+    root (PAS), identity (PR; any finite threshold, as raw-proportion PIs can leave [0, 1]), and for PFT the Freeman–Tukey transform at the harmonic mean n̄ of the study
     sizes, ``transf.pft(threshold, n̄)`` — the exact inverse of Miller's back-transform ``transf.ipft.hm``
     used for the pooled estimate and the PI, so probability and PI agree (the threshold equals a PI bound
     exactly when the tail area is α/2). FE models have no PI and give NaN (noted), as do t PIs with < 1 df.
@@ -146,9 +146,9 @@ def predictive_probability(res: MetaResult, threshold: float, direction: str = "
     if direction not in ("above", "below"):
         raise ValueError(f"direction must be 'above' or 'below', got {direction!r}")
     thr = float(threshold)
-    if not 0 <= thr <= 1:
-        raise ValueError(f"threshold must be a proportion in [0, 1], got {threshold}")
     measure, ni = res.es.measure, np.asarray(res.es.ni, float)
+    if not (0 <= thr <= 1 or (measure == "PR" and np.isfinite(thr))):
+        raise ValueError(f"threshold must be a proportion in [0, 1], got {threshold}")
     with np.errstate(divide="ignore"):
         if measure == "PLO":
             t = math.log(thr / (1 - thr)) if 0 < thr < 1 else (-math.inf if thr == 0 else math.inf)
