@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from livingreview.engine.effects import escalc
-from livingreview.engine.influence import baujat, influence, rstandard
+from livingreview.engine.diagnostics import baujat, influence, rstandard
 from livingreview.engine.metareg import meta_regression, predict
 from livingreview.engine.model import rma
 

@@ -20,14 +20,16 @@ _API = {
     "SubgroupResult": "subgroups", "subgroup_analysis": "subgroups",
     "LeaveOneOut": "sensitivity", "leave_one_out": "sensitivity", "Cumulative": "sensitivity",
     "cumulative": "sensitivity",
-    "Influence": "influence", "influence": "influence", "Residuals": "influence", "rstandard": "influence",
-    "rstudent": "influence", "Baujat": "influence", "baujat": "influence", "study_diagnostics": "influence",
-    "Gosh": "gosh", "gosh": "gosh",
+    "Influence": "diagnostics", "influence": "diagnostics", "Residuals": "diagnostics", "rstandard": "diagnostics",
+    "rstudent": "diagnostics", "Baujat": "diagnostics", "baujat": "diagnostics", "study_diagnostics": "diagnostics",
+    "Gosh": "heterogeneity", "gosh": "heterogeneity",
     "ConfintTau2": "intervals", "confint_tau2": "intervals", "PredictiveProbability": "intervals",
     "predictive_probability": "intervals",
     "egger_test": "bias", "begg_test": "bias", "trimfill": "bias",
     "GlmmResult": "glmm", "rma_glmm": "glmm",
-    "forest_plot": "plots", "funnel_plot": "plots",
+    "forest_plot": "plots", "funnel_plot": "plots", "alt_text": "plots", "save_figure": "plots", "svg_bytes": "plots",
+    "png_bytes": "plots", "DiagnosticPlot": "plots", "influence_plot": "plots", "baujat_plot": "plots",
+    "gosh_plot": "plots", "cumulative_plot": "plots", "bubble_plot": "plots",
 }
 
 __all__ = sorted(_API)

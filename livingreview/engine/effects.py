@@ -148,6 +148,26 @@ def ipft_hm(values, ni) -> np.ndarray:
     return z
 
 
+def transform(measure: str, p, ni=None) -> np.ndarray:
+    """Proportions to the measure's scale, the inverse of :func:`back_transform`: identity (PR), logit (PLO),
+    arcsine square root (PAS), and for PFT ``transf.pft(p, n̄)`` at the harmonic mean n̄ of ``ni`` — the exact
+    inverse of Miller's back-transform with the same n̄. p = 0 and 1 map to ∓inf under PLO."""
+    measure = str(measure).upper()
+    p = np.asarray(p, dtype=float)
+    if measure == "PR":
+        return p.copy()
+    if measure == "PLO":
+        with np.errstate(divide="ignore"):
+            return np.log(p) - np.log1p(-p)
+    if measure == "PAS":
+        return np.arcsin(np.sqrt(p))
+    if measure == "PFT":
+        if ni is None:
+            raise ValueError("PFT transform needs the study sample sizes ni (harmonic mean, as transf.ipft.hm)")
+        return pft(p, 1 / np.mean(1 / np.asarray(ni, dtype=float)))
+    raise ValueError(f"unknown measure {measure!r}; choose one of {MEASURES}")
+
+
 def back_transform(measure: str, values, ni=None) -> np.ndarray:
     """Back to the proportion scale, as metafor's ``transf=`` functions do.
 

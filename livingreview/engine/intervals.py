@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize, stats
 
-from .effects import pft
+from .effects import transform
 from .metareg import MetaRegression, _parts
 from .model import MetaResult
 
@@ -149,15 +149,7 @@ def predictive_probability(res: MetaResult, threshold: float, direction: str = "
     measure, ni = res.es.measure, np.asarray(res.es.ni, float)
     if not (0 <= thr <= 1 or (measure == "PR" and np.isfinite(thr))):
         raise ValueError(f"threshold must be a proportion in [0, 1], got {threshold}")
-    with np.errstate(divide="ignore"):
-        if measure == "PLO":
-            t = math.log(thr / (1 - thr)) if 0 < thr < 1 else (-math.inf if thr == 0 else math.inf)
-        elif measure == "PAS":
-            t = math.asin(math.sqrt(thr))
-        elif measure == "PFT":
-            t = float(pft(thr, 1 / np.mean(1 / ni)))
-        else:
-            t = thr
+    t = float(transform(measure, thr, ni=ni))
     scale = math.sqrt(res.se**2 + res.tau2)
     notes = []
     if res.method == "FE":

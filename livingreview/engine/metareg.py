@@ -5,7 +5,7 @@
 with its CI and PI over one moderator, as ``regplot(res, mod=)`` draws it.
 
 The same fitting core, :func:`fit_uni`, refits any model (intercept-only or not) for the diagnostics in
-:mod:`livingreview.engine.influence`. P = W − WX(X'WX)⁻¹X'W enters only through P·y, tr(P) and tr(P²), computed
+:mod:`livingreview.engine.diagnostics`. P = W − WX(X'WX)⁻¹X'W enters only through P·y, tr(P) and tr(P²), computed
 from p × p matrices, so the cost is linear in k (the k × k matrix P is never formed).
 """
 

@@ -58,6 +58,7 @@ class Cumulative:
     prop_ci_low: np.ndarray
     prop_ci_high: np.ndarray
     notes: tuple[str, ...] = ()
+    level: float = 0.95
 
 
 def _refits(res: MetaResult, subsets, what) -> tuple[dict[str, np.ndarray], list[str]]:
@@ -124,4 +125,4 @@ def cumulative(res: MetaResult, order=None, decreasing: bool = False) -> Cumulat
     labels = tuple(es.labels[i] for i in idx)
     cols, notes = _refits(res, [idx[: i + 1] for i in range(es.k)], lambda i: f"first {i + 1} (to {labels[i]})")
     return Cumulative(label=labels, order=idx, k=np.arange(1, es.k + 1), **cols, **_proportions(res, cols),
-                      notes=tuple(notes))
+                      notes=tuple(notes), level=res.level)
