@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-import livingreview.engine.model as model
+from livingreview.engine import model
 from livingreview.engine.bias import EXACT_KENDALL_MAX_K, begg_test, trimfill
 from livingreview.engine.effects import escalc
 from livingreview.engine.metareg import meta_regression

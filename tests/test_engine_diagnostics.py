@@ -8,9 +8,9 @@ import pytest
 from scipy import stats
 
 import livingreview.engine.heterogeneity as gosh_module
+from livingreview.engine.diagnostics import baujat, influence, rstandard, study_diagnostics
 from livingreview.engine.effects import back_transform, escalc, study_intervals
 from livingreview.engine.heterogeneity import gosh, subsets
-from livingreview.engine.diagnostics import baujat, influence, rstandard, study_diagnostics
 from livingreview.engine.intervals import confint_tau2, predictive_probability
 from livingreview.engine.model import rma
 from livingreview.engine.sensitivity import cumulative

@@ -7,14 +7,14 @@ import pandas as pd
 import pytest
 
 from livingreview.engine.effects import escalc
-from livingreview.engine.metareg import MetaRegression, meta_regression, predict, regression_line
+from livingreview.engine.metareg import MetaRegression, predict, regression_line
 from livingreview.engine.model import MetaResult, rma
 
 # the review-like k = 30 set of golden_metareg.R (regimen with one unknown)
-XI = [45, 30, 88, 12, 60, 25, 70, 9, 40, 101, 33, 18, 52, 27, 64, 14, 38, 71, 22, 49, 16, 57, 31, 80, 11, 43, 26, 66, 35,
-      20]
-NI = [50, 40, 100, 20, 64, 30, 90, 10, 52, 110, 45, 30, 61, 40, 70, 25, 48, 85, 35, 60, 30, 66, 44, 95, 22, 55, 37, 80,
-      47, 33]
+XI = [45, 30, 88, 12, 60, 25, 70, 9, 40, 101, 33, 18, 52, 27, 64, 14, 38, 71, 22, 49, 16, 57, 31, 80, 11, 43, 26, 66,
+      35, 20]
+NI = [50, 40, 100, 20, 64, 30, 90, 10, 52, 110, 45, 30, 61, 40, 70, 25, 48, 85, 35, 60, 30, 66, 44, 95, 22, 55, 37,
+      80, 47, 33]
 MONO, CHEMO, BLINA = "InO monotherapy", "InO + chemotherapy", "InO + blinatumomab"
 REGIMEN = [MONO, CHEMO, MONO, BLINA, CHEMO, BLINA, MONO, CHEMO, None, MONO, CHEMO, BLINA, MONO, CHEMO, MONO, BLINA,
            CHEMO, MONO, BLINA, CHEMO, BLINA, MONO, CHEMO, MONO, BLINA, CHEMO, BLINA, MONO, CHEMO, BLINA]

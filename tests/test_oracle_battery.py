@@ -111,7 +111,7 @@ def test_trimfill(ds):
             continue
         res = rma(escalc(g["measure"], xi, ni), method=g["method"])
         tf = trimfill(res, force=True)  # never raises for data reasons
-        if res.k > 1 and np.ptp(res.es.yi) == 0:  # deliberate: metafor's side/k0 follow rounding error here, or it stops
+        if res.k > 1 and np.ptp(res.es.yi) == 0:  # deliberate: metafor's side/k0 follow rounding error, or it stops
             assert not tf.applicable and "same estimate" in tf.reason, what
             continue
         if "error" in g:

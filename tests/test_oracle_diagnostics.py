@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from livingreview.engine.diagnostics import baujat, influence, rstandard, rstudent
 from livingreview.engine.effects import escalc, study_intervals
 from livingreview.engine.heterogeneity import gosh
-from livingreview.engine.diagnostics import baujat, influence, rstandard, rstudent
 from livingreview.engine.intervals import confint_tau2, predictive_probability
 from livingreview.engine.model import rma
 from livingreview.engine.sensitivity import cumulative

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from livingreview.engine.effects import escalc
 from livingreview.engine.diagnostics import baujat, influence, rstandard
+from livingreview.engine.effects import escalc
 from livingreview.engine.metareg import meta_regression, predict
 from livingreview.engine.model import rma
 

@@ -360,7 +360,8 @@ def test_forest_marks_studies_that_share_patients():
     res = _fit()
     fp = forest_plot(res, shared_patients=["Jabbour 2018", "Short 2020"])
     d = fp.data.set_index("label")
-    assert d.loc["Jabbour 2018", "shared"] == d.loc["Short 2020", "shared"] == "†" and d.loc["Stock 2021", "shared"] == ""
+    assert d.loc["Jabbour 2018", "shared"] == d.loc["Short 2020", "shared"] == "†"
+    assert d.loc["Stock 2021", "shared"] == ""
     texts = _texts(fp.figure)
     assert "Jabbour 2018 †" in texts and "Stock 2021" in texts
     assert "† Share patients (overlapping cohorts): Jabbour 2018, Short 2020" in texts
@@ -402,8 +403,7 @@ def _user_texts(fig):
 def test_labels_are_drawn_literally_never_as_mathtext(tmp_path):
     """Security: study labels, titles and subgroup names are text, not mathtext (r"$\\frac{$" would make the
     mathtext parser fail on drawing), newlines become spaces, and the SVG carries no markup from them."""
-    from livingreview.engine.plots import (baujat_plot, bubble_plot, cumulative_plot, influence_plot,
-                                           svg_bytes)
+    from livingreview.engine.plots import baujat_plot, bubble_plot, cumulative_plot, influence_plot, svg_bytes
     from livingreview.engine.sensitivity import cumulative
 
     res = _nasty_fit()
@@ -425,8 +425,8 @@ def test_labels_are_drawn_literally_never_as_mathtext(tmp_path):
 
 
 def test_log_axis_tick_labels_still_use_mathtext_formatters():
-    from livingreview.engine.plots import gosh_plot
     from livingreview.engine.heterogeneity import gosh
+    from livingreview.engine.plots import gosh_plot
 
     fig = gosh_plot(gosh(_fit()), hexbin=True).figure
     fig.canvas.draw()

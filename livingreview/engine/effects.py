@@ -55,9 +55,9 @@ def _as_counts(name: str, values) -> np.ndarray:
     ``"12"`` is not a count (R's escalc refuses a logical or character ``xi`` as well)."""
     cells = np.atleast_1d(np.asarray(values, dtype=object))
     bad = [i for i, v in enumerate(cells.ravel()) if isinstance(v, (bool, np.bool_, str, bytes))]
-    if bad or getattr(getattr(values, "dtype", None), "kind", "") == "b":
-        what = sorted({type(cells.ravel()[i]).__name__ for i in bad}) or ["bool"]
-        raise ValueError(f"{name} must be numbers, got {'/'.join(what)} values in studies {bad or 'all'} (0-based)")
+    if bad:
+        what = "/".join(sorted({type(cells.ravel()[i]).__name__ for i in bad}))
+        raise ValueError(f"{name} must be numbers, got {what} values in studies {bad} (0-based)")
     arr = np.atleast_1d(np.asarray(values, dtype=float))
     if arr.ndim != 1:
         raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")

@@ -16,7 +16,7 @@ import numpy as np
 from scipy import optimize, stats
 
 from .effects import transform
-from .metareg import MetaRegression, _parts
+from .metareg import MetaRegression, _parts, _trace_p
 from .model import MetaResult
 
 NAN = float("nan")
@@ -103,15 +103,12 @@ def confint_tau2(res, level: float | None = None, tau2_max: float | None = None)
         lb = 0.0
     else:
         lb = root(crit_u)
-    w = 1 / v
-    if isinstance(res, MetaRegression):
-        w0, Xw0, A0, _ = _parts(y, v, X, 0.0)
-        vt = (k - p) / float(np.sum(w0) - np.trace(A0 @ (Xw0.T @ Xw0)))
-    else:
-        vt = (k - 1) / (w.sum() - np.sum(w**2) / w.sum())
+    w0, Xw0, A0, _ = _parts(y, v, X, 0.0)
+    vt = (k - p) / _trace_p(w0, Xw0, A0)  # the model's typical within-study variance (metafor's vt)
     bounds = (tau2, lb, ub)
-    return ConfintTau2(level, bounds, tuple(math.sqrt(t) for t in bounds), (i2, *(100 * t / (vt + t) for t in (lb, ub))),
-                       (h2, *(1 + t / vt for t in (lb, ub))), lb_sign, ub_sign, ci_null, hi_end)
+    return ConfintTau2(level, bounds, tuple(math.sqrt(t) for t in bounds),
+                       (i2, *(100 * t / (vt + t) for t in (lb, ub))), (h2, *(1 + t / vt for t in (lb, ub))),
+                       lb_sign, ub_sign, ci_null, hi_end)
 
 
 @dataclass(frozen=True)
@@ -137,11 +134,13 @@ def predictive_probability(res: MetaResult, threshold: float, direction: str = "
     θ_new ~ μ̂ + √(SE² + τ²)·T, T standard normal (``pi_dist="z"``) or t with the PI's df (k − 1 for "t1",
     k − 2 for "t2") — the distribution whose quantiles are the prediction interval of ``res``.
 
-    The threshold is moved to the model's scale with the measure's transform: logit (PLO), arcsine square
-    root (PAS), identity (PR; any finite threshold, as raw-proportion PIs can leave [0, 1]), and for PFT the Freeman–Tukey transform at the harmonic mean n̄ of the study
-    sizes, ``transf.pft(threshold, n̄)`` — the exact inverse of Miller's back-transform ``transf.ipft.hm``
-    used for the pooled estimate and the PI, so probability and PI agree (the threshold equals a PI bound
-    exactly when the tail area is α/2). FE models have no PI and give NaN (noted), as do t PIs with < 1 df.
+    The threshold is moved to the model's scale with the measure's transform
+    (:func:`~livingreview.engine.effects.transform`): logit (PLO), arcsine square root (PAS), identity (PR; any
+    finite threshold, as raw-proportion PIs can leave [0, 1]), and for PFT the Freeman–Tukey transform at the
+    harmonic mean n̄ of the study sizes, ``transf.pft(threshold, n̄)`` — the exact inverse of Miller's
+    back-transform ``transf.ipft.hm`` used for the pooled estimate and the PI, so probability and PI agree (the
+    threshold equals a PI bound exactly when the tail area is α/2). FE models have no PI and give NaN (noted),
+    as do t PIs with < 1 df.
     """
     if direction not in ("above", "below"):
         raise ValueError(f"direction must be 'above' or 'below', got {direction!r}")

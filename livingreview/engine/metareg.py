@@ -15,11 +15,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import stats
 
 from .effects import EffectSizes, back_transform
-from .model import (LL0_TOL, MAXITER, PM_TAU2_LIMIT, STEPADJ_RETRY, THRESHOLD, NotEstimableError, _check_inputs,
-                    rma)
+from .model import LL0_TOL, MAXITER, THRESHOLD, _check_inputs, _pm_root, _step_note, _with_step_retry, rma
 from .options import METHODS, PI_DISTS, TESTS
 
 MIN_PER_COVARIATE = 10  # studies per covariate (Cochrane Handbook §10.11.5.1; Harrer et al. ch. 8)
@@ -170,7 +169,7 @@ def _trace_pp(w, Xw, A):
 
 
 def _loglik(y, v, X, tau2, reml: bool) -> float:
-    w, Xw, A, Py = _parts(y, v, X, tau2)
+    _, _, A, Py = _parts(y, v, X, tau2)
     k, p = X.shape
     rss = float(y @ Py)
     if reml:
@@ -214,25 +213,9 @@ def _tau2(y, v, X, method: str, stepadj: float | None) -> tuple[float, float]:
         w, Xw, A, Py = _parts(y, v, X, 0.0)
         return max(0.0, (float(y @ Py) - (k - p)) / _trace_p(w, Xw, A)), 1.0
     if method == "PM":
-        def qe(t):
-            return float(y @ _parts(y, v, X, t)[3]) - (k - p)
-        if qe(0.0) < 0:
-            return 0.0, 1.0
-        hi = 100.0
-        while qe(hi) > 0:
-            hi *= 10
-            if hi > PM_TAU2_LIMIT:
-                raise NotEstimableError(f"Paule–Mandel: Q_E(τ²) > k − p even at τ² = {PM_TAU2_LIMIT:g}; no root")
-        return float(optimize.brentq(qe, 0.0, hi, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=1000)), 1.0
+        return _pm_root(lambda t: float(y @ _parts(y, v, X, t)[3]), k - p), 1.0
     reml = method == "REML"
-    tries = STEPADJ_RETRY if stepadj is None else (float(stepadj),)
-    for step in tries:
-        tau2 = _fisher(y, v, X, reml, step)
-        if tau2 is not None:
-            break
-    else:
-        raise NotEstimableError(f"Fisher scoring for {method} did not converge in {MAXITER} iterations (step "
-                                f"adjustment {', '.join(f'{t:g}' for t in tries)}); metafor stops too")
+    tau2, step = _with_step_retry(lambda s: _fisher(y, v, X, reml, s), method, stepadj)
     if _loglik(y, v, X, 0.0, reml) - _loglik(y, v, X, tau2, reml) > LL0_TOL and tau2 > THRESHOLD:
         tau2 = 0.0  # metafor's ll0 check
     return max(0.0, tau2), step
@@ -241,7 +224,7 @@ def _tau2(y, v, X, method: str, stepadj: float | None) -> tuple[float, float]:
 def fit_uni(y, v, X, method: str, test: str = "z", stepadj: float | None = None) -> UniFit:
     """Fit ``rma.uni(yi, vi, mods=X, intercept=FALSE, method=, test=)``: τ², β, Var(β) (× s2w for knha/adhoc),
     QE and the typical within-study variance vt. Raises ValueError when p (+1 for τ²) exceeds k and
-    :class:`NotEstimableError` when τ² cannot be estimated."""
+    :class:`~livingreview.engine.model.NotEstimableError` when τ² cannot be estimated."""
     y, v, X = np.asarray(y, float), np.asarray(v, float), np.asarray(X, float)
     k, p = X.shape
     if k == 0:
@@ -256,7 +239,7 @@ def fit_uni(y, v, X, method: str, test: str = "z", stepadj: float | None = None)
         raise ValueError("the moderators' design matrix is not of full rank (metafor: 'Model matrix not of full "
                          "rank. Cannot fit model.')")
     tau2, step = _tau2(y, v, X, method, stepadj) if k > 1 else (0.0, 1.0)
-    w, Xw, A, Py = _parts(y, v, X, tau2)
+    w, Xw, A, _ = _parts(y, v, X, tau2)
     beta = A @ (Xw.T @ y)
     s2w = 1.0
     if test in ("knha", "adhoc"):
@@ -429,8 +412,7 @@ def meta_regression(es: EffectSizes, mods, method: str = "REML", test: str = "z"
         test = "z"
     fit = fit_uni(es.yi, es.vi, X, method, test, stepadj)
     if fit.stepadj != 1.0 and stepadj is None:
-        notes.append(f"Fisher scoring for {method} converged with step adjustment {fit.stepadj:g} (metafor: "
-                     f"control=list(stepadj={fit.stepadj:g}); its default stops)")
+        notes.append(_step_note(method, fit.stepadj))
     y = np.asarray(es.yi, float)
     se = np.sqrt(np.diag(fit.vb))
     with np.errstate(divide="ignore", invalid="ignore"):

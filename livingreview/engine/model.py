@@ -129,19 +129,23 @@ def _tau2_dl(y, v) -> float:
     return max(0.0, (_q(y, v) - (len(y) - 1)) / tr_p)
 
 
-def _tau2_pm(y, v) -> float:
-    """Paule–Mandel: root of Q(τ²) = k − 1; 0 if Q(0) < k − 1 (metafor: uniroot on [0, tau2.max])."""
-    target = len(y) - 1
-    if _q(y, v, 0.0) < target:
+def _pm_root(qe, target: float) -> float:
+    """Paule–Mandel: the root of the generalised Q_E(τ²) = ``target`` (k − p), 0 if Q_E(0) < target (metafor:
+    uniroot on [0, tau2.max]; the bracket is widened from metafor's tau2.max = 100 up to PM_TAU2_LIMIT)."""
+    if qe(0.0) < target:
         return 0.0
-    hi = 100.0  # metafor's tau2.max; widened (up to PM_TAU2_LIMIT) instead of failing when the root lies beyond it
-    while _q(y, v, hi) > target:
+    hi = 100.0
+    while qe(hi) > target:
         hi *= 10
         if hi > PM_TAU2_LIMIT:
-            raise NotEstimableError(f"Paule–Mandel: Q(τ²) > k − 1 even at τ² = {PM_TAU2_LIMIT:g}; no root "
+            raise NotEstimableError(f"Paule–Mandel: Q(τ²) > k − p even at τ² = {PM_TAU2_LIMIT:g}; no root "
                                     "(metafor: \"Value of 'tau2.max' too low\")")
-    return optimize.brentq(lambda t: _q(y, v, t) - target, 0.0, hi, xtol=1e-15, rtol=4 * np.finfo(float).eps,
+    return optimize.brentq(lambda t: qe(t) - target, 0.0, hi, xtol=1e-15, rtol=4 * np.finfo(float).eps,
                            maxiter=1000)
+
+
+def _tau2_pm(y, v) -> float:
+    return _pm_root(lambda t: _q(y, v, t), len(y) - 1)
 
 
 def _loglik(y, v, tau2, reml: bool) -> float:
@@ -181,20 +185,29 @@ def _fisher_scoring(y, v, reml: bool, stepadj: float) -> float | None:
     return None
 
 
-def _tau2_fisher(y, v, reml: bool, stepadj: float | None = None) -> tuple[float, float]:
-    """(τ², step adjustment used). ``stepadj=None`` tries :data:`STEPADJ_RETRY` in turn (1 first, so wherever
-    metafor's default converges the result is metafor's); a number runs that step adjustment only."""
-    name = "REML" if reml else "ML"
+def _with_step_retry(fit_once, method: str, stepadj: float | None) -> tuple[float, float]:
+    """(τ², step adjustment) from ``fit_once(step)`` (None when unconverged): ``stepadj=None`` tries
+    :data:`STEPADJ_RETRY` in turn (1 first, so wherever metafor's default converges the result is metafor's);
+    a number runs that step adjustment only."""
     tries = STEPADJ_RETRY if stepadj is None else (float(stepadj),)
     for step in tries:
-        tau2 = _fisher_scoring(y, v, reml, step)
+        tau2 = fit_once(step)
         if tau2 is not None:
-            break
-    else:
-        raise NotEstimableError(
-            f"Fisher scoring for {name} did not converge in {MAXITER} iterations (step adjustment "
-            f"{', '.join(f'{t:g}' for t in tries)}); metafor stops too ('Fisher scoring algorithm did not "
-            "converge'): use method='DL' or 'PM'")
+            return tau2, step
+    raise NotEstimableError(
+        f"Fisher scoring for {method} did not converge in {MAXITER} iterations (step adjustment "
+        f"{', '.join(f'{t:g}' for t in tries)}); metafor stops too ('Fisher scoring algorithm did not "
+        "converge'): use method='DL' or 'PM'")
+
+
+def _step_note(method: str, used: float) -> str:
+    return (f"Fisher scoring for {method} oscillated with metafor's default step and converged with step "
+            f"adjustment {used:g} (metafor: control=list(stepadj={used:g}); its default stops)")
+
+
+def _tau2_fisher(y, v, reml: bool, stepadj: float | None = None) -> tuple[float, float]:
+    """(τ², step adjustment used), with metafor's ll0 check."""
+    tau2, step = _with_step_retry(lambda s: _fisher_scoring(y, v, reml, s), "REML" if reml else "ML", stepadj)
     # metafor's ll0 check: never return a τ² with a lower likelihood than τ² = 0
     if _loglik(y, v, 0.0, reml) - _loglik(y, v, tau2, reml) > LL0_TOL and tau2 > THRESHOLD:
         tau2 = 0.0
@@ -280,8 +293,7 @@ def rma(es: EffectSizes, method: str = "REML", test: str = "z", pi_dist: str = "
     else:
         tau2, used = _tau2_fisher(y, v, reml=(method == "REML"), stepadj=stepadj)
         if used != 1.0 and stepadj is None:
-            notes.append(f"Fisher scoring for {method} oscillated with metafor's default step and converged with "
-                         f"step adjustment {used:g} (metafor: control=list(stepadj={used:g}); its default stops)")
+            notes.append(_step_note(method, used))
     se_tau2 = _se_tau2(method, y, v, tau2) if k > 1 else float("nan")
 
     w = 1 / (v + tau2)

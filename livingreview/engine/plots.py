@@ -24,9 +24,8 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
-from matplotlib.patches import Polygon
+from matplotlib.patches import Patch, Polygon
 from matplotlib.text import Text
-from matplotlib.patches import Patch
 from matplotlib.ticker import FormatStrFormatter, FuncFormatter, MaxNLocator, NullFormatter, PercentFormatter
 from matplotlib.transforms import ScaledTranslation, blended_transform_factory
 

@@ -1,4 +1,4 @@
-# Golden values for the engine's diagnostics (influence.py, sensitivity.cumulative, gosh.py, intervals.py,
+# Golden values for the engine's diagnostics (diagnostics.py, sensitivity.cumulative, heterogeneity.gosh, intervals.py,
 # effects.study_intervals) from R metafor (Debian r-cran-metafor 3.8-1).
 #
 #   Rscript tests/oracle/golden_diagnostics.R [out.json]   # from the repo root; default tests/oracle/golden_diagnostics.json
