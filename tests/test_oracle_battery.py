@@ -8,14 +8,10 @@ file with ``Rscript tests/oracle/golden_battery.R`` (from the repo root; about t
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
-from pathlib import Path
-
 import numpy as np
 import pytest
 from scipy.special import gammaln
+from test_oracle_golden import ATOL, arr, assert_regenerates, close, golden
 
 from livingreview.engine.bias import begg_test, egger_test, trimfill
 from livingreview.engine.effects import escalc
@@ -24,23 +20,8 @@ from livingreview.engine.glmm import _loglik as _glmm_loglik
 from livingreview.engine.model import THRESHOLD, NotEstimableError, rma
 from livingreview.engine.sensitivity import leave_one_out
 
-RTOL, ATOL = 1e-6, 1e-10
 GLMM_RTOL, GLMM_ATOL = 1e-4, 1e-8
-ORACLE = Path(__file__).parent / "oracle"
-GOLDEN = json.loads((ORACLE / "golden_battery.json").read_text())
-R_SPECIAL = {"NA": np.nan, "NaN": np.nan, "Inf": np.inf, "-Inf": -np.inf, None: np.nan}
-
-
-def arr(x):
-    vals = x if isinstance(x, list) else [x]
-    return np.array([R_SPECIAL[v] if v is None or isinstance(v, str) else v for v in vals], dtype=float)
-
-
-def close(actual, expected, what, rtol=RTOL, atol=ATOL):
-    a, e = np.atleast_1d(np.asarray(actual, dtype=float)), arr(expected)
-    assert a.shape == e.shape, f"{what}: shape {a.shape} vs metafor {e.shape}"
-    np.testing.assert_array_equal(np.isnan(a), np.isnan(e), err_msg=f"{what}: NaN pattern differs")
-    np.testing.assert_allclose(a, e, rtol=rtol, atol=atol, equal_nan=True, err_msg=what)
+GOLDEN = golden("golden_battery")
 
 
 def i2_atol(es, tau2) -> float:
@@ -214,25 +195,7 @@ def test_named_cases_of_the_issue():
     assert not tf.applicable and "not of full rank" in tf.reason
 
 
-def _r_ready() -> str:
-    if shutil.which("Rscript") is None:
-        return "Rscript not installed"
-    probe = subprocess.run(["Rscript", "-e", "suppressMessages({library(metafor); library(lme4); library(jsonlite)});"
-                            " cat(as.character(packageVersion('metafor')), as.character(packageVersion('lme4')))"],
-                           capture_output=True, text=True)
-    if probe.returncode != 0:
-        return "R packages metafor/lme4/jsonlite not available: " + probe.stderr.strip()[-200:]
-    if probe.stdout.split() != [GOLDEN["metafor_version"], GOLDEN["lme4_version"]]:
-        return f"installed metafor/lme4 {probe.stdout.strip()} are not the oracle's"
-    return ""
-
-
 def test_golden_file_regenerates_identically(tmp_path):
-    """Run the R script live (about two minutes); the JSON must equal the committed one byte for byte."""
-    why = _r_ready()
-    if why:
-        pytest.skip(f"live metafor oracle skipped: {why}")
-    out = tmp_path / "golden_battery.json"
-    subprocess.run(["Rscript", str(ORACLE / "golden_battery.R"), str(out)], cwd=Path(__file__).parent.parent,
-                   check=True, capture_output=True, text=True, timeout=1800)
-    assert out.read_bytes() == (ORACLE / "golden_battery.json").read_bytes()
+    """About two minutes: every dataset refitted by metafor and lme4."""
+    assert_regenerates("golden_battery", tmp_path, {"metafor": GOLDEN["metafor_version"],
+                                                    "lme4": GOLDEN["lme4_version"]}, timeout=1800)

@@ -7,13 +7,9 @@ from metafor's predict(), and study intervals from binom.test / prop.test. Regen
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
-from pathlib import Path
-
 import numpy as np
 import pytest
+from test_oracle_golden import ATOL, RTOL, arr, assert_regenerates, close, golden
 
 from livingreview.engine.diagnostics import baujat, influence, rstandard, rstudent
 from livingreview.engine.effects import escalc, study_intervals
@@ -22,25 +18,8 @@ from livingreview.engine.intervals import confint_tau2, predictive_probability
 from livingreview.engine.model import rma
 from livingreview.engine.sensitivity import cumulative
 
-RTOL = 1e-6   # relative agreement with metafor (both sides converge to 1e-12)
-ATOL = 1e-10  # absolute, for values that are (near) zero
-
-ORACLE = Path(__file__).parent / "oracle"
-GOLDEN = json.loads((ORACLE / "golden_diagnostics.json").read_text())
+GOLDEN = golden("golden_diagnostics")
 DATASETS = GOLDEN["datasets"]
-R_SPECIAL = {"NA": np.nan, "NaN": np.nan, "Inf": np.inf, "-Inf": -np.inf, None: np.nan}
-
-
-def arr(x):
-    vals = x if isinstance(x, list) else [x]
-    return np.array([R_SPECIAL[v] if v is None or isinstance(v, str) else v for v in vals], dtype=float)
-
-
-def close(actual, expected, what=""):
-    a, e = np.atleast_1d(np.asarray(actual, dtype=float)), arr(expected)
-    assert a.shape == e.shape, f"{what}: shape {a.shape} vs metafor {e.shape}"
-    np.testing.assert_array_equal(np.isnan(a), np.isnan(e), err_msg=f"{what}: NaN pattern differs")
-    np.testing.assert_allclose(a, e, rtol=RTOL, atol=ATOL, equal_nan=True, err_msg=what)
 
 
 def cases(key=None):
@@ -172,24 +151,5 @@ def test_golden_covers_the_brief():
     assert sum(len(f["cumul"]) for f in fits if "cumul" in f) > 0
 
 
-def _r_ready() -> str:
-    if shutil.which("Rscript") is None:
-        return "Rscript not installed"
-    probe = subprocess.run(["Rscript", "-e", "suppressMessages({library(metafor); library(jsonlite)});"
-                            " cat(as.character(packageVersion('metafor')))"], capture_output=True, text=True)
-    if probe.returncode != 0:
-        return "R packages metafor/jsonlite not available: " + probe.stderr.strip()[-200:]
-    if probe.stdout.strip() != GOLDEN["metafor_version"]:
-        return f"installed metafor {probe.stdout.strip()} is not the oracle version {GOLDEN['metafor_version']}"
-    return ""
-
-
 def test_golden_file_regenerates_identically(tmp_path):
-    """Run the R script live; the JSON must equal the committed one byte for byte."""
-    why = _r_ready()
-    if why:
-        pytest.skip(f"live metafor oracle skipped: {why}")
-    out = tmp_path / "golden_diagnostics.json"
-    subprocess.run(["Rscript", str(ORACLE / "golden_diagnostics.R"), str(out)], cwd=Path(__file__).parent.parent,
-                   check=True, capture_output=True, text=True, timeout=900)
-    assert out.read_bytes() == (ORACLE / "golden_diagnostics.json").read_bytes()
+    assert_regenerates("golden_diagnostics", tmp_path, {"metafor": GOLDEN["metafor_version"]}, timeout=900)
