@@ -16,7 +16,8 @@ Engine — ``rma`` (REML), leave-one-out, Egger (classical, ``regtest(model="lm"
 k = 10 … 10,000 simulated studies (fixed seed), against metafor on the same data, timed inside R with
 ``proc.time`` (R start-up excluded): the best of up to 20 repetitions (until 0.2 s) on both sides. Leave-one-out
 refits the model k times to k − 1 studies (quadratic in k): it is run in full while that takes under a minute
-on the side concerned, otherwise timed on the first 20 refits and scaled by k/20 (marked "≈").
+on the side concerned, otherwise timed on the first 20 refits and scaled by k/20 (marked "≈"). Diagnostics: GOSH
+with every subset of k = 16 studies (DL and REML) and ``influence()`` at k = 1,000, against metafor in one R run.
 
 Writes ``benchmarks/results.md`` and ``benchmarks/results.json``.
 """
@@ -310,6 +311,88 @@ def bench_r(sizes, timeout: float) -> dict | str:
     return out
 
 
+# --- engine: diagnostics (GOSH at k = 16, influence at k = 1,000) --------------------------------------------
+
+GOSH_K, INFLUENCE_K = 16, 1000
+DIAG_R_SCRIPT = R_SCRIPT.split("d <- read.csv")[0] + r"""
+g16 <- escalc("PLO", xi = xi, ni = ni, data = read.csv(args[4]))
+for (m in c("DL", "REML")) {
+  res <- rma(yi, vi, data = g16, method = m)
+  t0 <- proc.time()[["elapsed"]]; g <- gosh(res, progbar = FALSE); first <- proc.time()[["elapsed"]] - t0
+  say(paste0("gosh_", m), if (first > 1) first else best_of(function() gosh(res, progbar = FALSE)),
+      sprintf(', "mean_i2": %.15g', mean(g$res$I2, na.rm = TRUE)))
+}
+d <- escalc("PLO", xi = xi, ni = ni, data = read.csv(args[1]))
+k <- nrow(d)
+res <- rma(yi, vi, data = d, method = "REML")
+one <- best_of(function() rma(yi, vi, data = d, method = "REML", subset = -1), budget = 0.02, batches = 1)
+if (one * k < limit) {
+  t0 <- proc.time()[["elapsed"]]; inf <- influence(res)
+  say("influence", proc.time()[["elapsed"]] - t0, sprintf(', "extrapolated": false, "max_cook": %.15g',
+                                                          max(inf$inf$cook.d)))
+} else {  # influence() refits rma.uni k times to k - 1 studies: k refits are a lower bound of its time
+  say("influence", one * k, ', "extrapolated": true')
+}
+"""
+DIAG_NAMES = {"gosh_DL": f"GOSH, all {2 ** GOSH_K - 1:,} subsets (DL)",
+              "gosh_REML": f"GOSH, all {2 ** GOSH_K - 1:,} subsets (REML)",
+              "influence": "influence (REML)"}
+
+
+def bench_diagnostics(r_timeout: float) -> dict:
+    """GOSH on k = 16 (every subset; DL and REML) and influence() on k = 1,000, livingreview and metafor on the
+    same simulated data (the R side in one process, stopped after ``r_timeout`` seconds). metafor's influence()
+    at k = 1,000 refits rma.uni (k × k matrices) 1,000 times: where that would take over LOO_FULL_LIMIT seconds
+    its time is k times one refit, a lower bound."""
+    from livingreview.engine.diagnostics import influence
+    from livingreview.engine.effects import escalc
+    from livingreview.engine.heterogeneity import gosh
+    from livingreview.engine.model import rma
+
+    py: dict = {}
+    x16, n16 = simulate(GOSH_K)
+    es16 = escalc("PLO", x16, n16)
+    for method in ("DL", "REML"):
+        print(f"engine: GOSH k = {GOSH_K}, {method} (livingreview)", file=sys.stderr)
+        res = rma(es16, method=method)
+        py[f"gosh_{method}"] = best_of(lambda: gosh(res), budget=0.5, batches=2)
+        py[f"gosh_{method}_mean_i2"] = float(np.nanmean(gosh(res).i2))
+    print(f"engine: influence k = {INFLUENCE_K} (livingreview)", file=sys.stderr)
+    x, n = simulate(INFLUENCE_K)
+    res = rma(escalc("PLO", x, n), method="REML")
+    py["influence"] = best_of(lambda: influence(res), budget=0.5, batches=2)
+    py["influence_max_cook"] = float(np.nanmax(influence(res).cook_d))
+    out: dict = {"python": py}
+    rscript = shutil.which("Rscript")
+    if not rscript:
+        out["r"] = "Rscript not found"
+        return out
+    r: dict = {"timeout": r_timeout, "stopped": None}
+    with tempfile.TemporaryDirectory(prefix="lrbd-") as tmp:
+        script, big, small = Path(tmp) / "diag.R", Path(tmp) / "k1000.csv", Path(tmp) / "k16.csv"
+        script.write_text(DIAG_R_SCRIPT)
+        big.write_text("xi,ni\n" + "".join(f"{a},{b}\n" for a, b in zip(x, n)))
+        small.write_text("xi,ni\n" + "".join(f"{a},{b}\n" for a, b in zip(x16, n16)))
+        print(f"engine: GOSH and influence (metafor, at most {r_timeout:.0f} s)", file=sys.stderr)
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([rscript, str(script), str(big), str(LOO_FULL_LIMIT), "0", str(small)],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        try:
+            stdout, _ = proc.communicate(timeout=r_timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            stdout, _ = proc.communicate()
+            r["stopped"] = round(time.perf_counter() - t0, 1)
+    for line in stdout.splitlines():
+        if line.startswith("{"):
+            item = json.loads(line)
+            op = item.pop("op")
+            r[op] = item.pop("t")
+            r.update({f"{op}_{key}": value for key, value in item.items()})
+    out["r"] = r
+    return out
+
+
 def bench_engine(sizes, r_timeout: float) -> dict:
     py = {}
     for k in sizes:
@@ -418,6 +501,32 @@ def markdown(results: dict) -> str:
                       "bound, and so is the ratio."]
         lines += ["", f"≈: leave-one-out refits the model k times (quadratic in k); where a full run would take over "
                   f"{LOO_FULL_LIMIT:.0f} s it is timed on the first refits (at most {LOO_REFITS}) and scaled to k refits."]
+    d = results.get("engine_diagnostics")
+    if d:
+        py, r = d["python"], d["r"]
+        lines += ["", f"## Engine diagnostics against metafor (GOSH at k = {GOSH_K}, influence at k = {INFLUENCE_K:,})",
+                  "", "| operation | livingreview | metafor | ratio |", "|---|---:|---:|---:|"]
+        for op, name in DIAG_NAMES.items():
+            if isinstance(r, dict) and op in r:
+                lower = r.get(f"{op}_extrapolated")
+                rv = ("≥ " if lower else "") + fmt_s(r[op])
+                ratio = ("≥ " if lower else "") + f"{r[op] / py[op]:.1f}"
+            elif isinstance(r, dict) and r.get("stopped"):
+                rv, ratio = f"not reached (stopped after {r['stopped']:.0f} s)", "–"
+            else:
+                rv, ratio = (r if isinstance(r, str) else "–"), "–"
+            lines.append(f"| {name} | {fmt_s(py[op])} | {rv} | {ratio} |")
+        if isinstance(r, dict):
+            same = [f"GOSH {m} mean I² {py[f'gosh_{m}_mean_i2']:.6g} vs {r[f'gosh_{m}_mean_i2']:.6g}"
+                    for m in ("DL", "REML") if f"gosh_{m}_mean_i2" in r]
+            if "influence_max_cook" in r:
+                same.append(f"largest Cook's distance {py['influence_max_cook']:.6g} vs {r['influence_max_cook']:.6g}")
+            if same:
+                lines += ["", "Same answers (livingreview vs metafor; metafor's REML stops at a change below 1e-5, "
+                          "livingreview's at 1e-12): " + "; ".join(same) + "."]
+        lines += ["", "≥: metafor's influence() refits rma.uni k times to k − 1 studies; where that would take over "
+                  f"{LOO_FULL_LIMIT:.0f} s, k times one refit is reported — a lower bound of its time, so the ratio "
+                  "is a lower bound too."]
     return "\n".join(lines) + "\n"
 
 
@@ -445,6 +554,7 @@ def main(argv=None) -> int:
     results["machine"]["date"] = time.strftime("%Y-%m-%d")
     if not args.skip_engine:
         results["engine"] = bench_engine([int(s) for s in args.sizes.split(",")], args.r_timeout)
+        results["engine_diagnostics"] = bench_diagnostics(args.r_timeout)
     if not args.skip_book:
         results["book"] = bench_book(jobs)
     results["machine"]["load_end"] = round(os.getloadavg()[0], 2)

@@ -75,17 +75,38 @@ def test_some_zero_event_studies_need_no_correction():
 
 
 @pytest.mark.parametrize("method", ["ML", "FE"])
-def test_all_zero_events(method):
+def test_all_zero_events_are_not_estimable(method):
+    """metafor stops ('Cannot fit ML model'); the engine says why and returns no number (no −inf)."""
     r = rma_glmm([0, 0, 0], [10, 20, 30], method=method)
-    assert r.estimate == -np.inf and not r.converged
-    assert np.isnan([r.se, r.ci_low, r.ci_high, r.tau2]).all()
-    assert r.proportion().estimate == 0.0
-    assert any("every study has 0 events" in s for s in r.notes)
+    assert not r.estimable and not r.converged
+    assert np.isnan([r.estimate, r.se, r.ci_low, r.ci_high, r.tau2]).all()
+    assert np.isnan(r.proportion().estimate)
+    assert "every study has 0 events" in r.reason and r.reason in r.notes
 
 
-def test_all_events():
+def test_all_events_are_not_estimable():
     r = rma_glmm([10, 20], [10, 20])
-    assert r.estimate == np.inf and r.proportion().estimate == 1.0 and not r.converged
+    assert not r.estimable and np.isnan(r.estimate) and "every study has n events" in r.reason
+
+
+def test_only_zero_and_full_studies_have_no_finite_ml_fit():
+    """0/n and n/n only: the likelihood keeps growing with τ (glmer returns τ² ≈ 35,000 unconverged)."""
+    r = rma_glmm([0, 20, 0, 15], [10, 20, 30, 15])
+    assert not r.estimable and "keeps growing with τ" in r.reason
+    fe = rma_glmm([0, 20, 0, 15], [10, 20, 30, 15], method="FE")
+    assert fe.estimable and fe.estimate == pytest.approx(np.log(35 / 40), rel=TOL)
+
+
+def test_identical_proportions_stop_like_lme4():
+    r = rma_glmm([5, 10, 20], [10, 20, 40])
+    assert not r.estimable and "Response is constant" in r.reason
+    assert rma_glmm([5, 10, 20], [10, 20, 40], method="FE").estimate == pytest.approx(0.0, abs=1e-12)
+
+
+def test_large_tau_is_found_not_capped():
+    """Mostly 0/n and n/n with one informative study: glmer finds τ² ≈ 229 (τ ≈ 15); the search reaches it."""
+    r = rma_glmm([0, 20, 0, 15, 3], [10, 20, 30, 15, 10])
+    assert r.estimable and r.converged and 200 < r.tau2 < 260
 
 
 def test_single_study_falls_back_to_fixed_effect():
@@ -100,7 +121,7 @@ def test_single_study_falls_back_to_fixed_effect():
 
 def test_single_zero_event_study():
     r = rma_glmm([0], [20])
-    assert r.estimate == -np.inf and r.proportion().estimate == 0.0
+    assert not r.estimable and np.isnan(r.proportion().estimate)
 
 
 def test_bad_input():

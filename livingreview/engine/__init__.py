@@ -12,13 +12,24 @@ from importlib import import_module
 #: name → submodule that defines it (the curated public API).
 _API = {
     "MEASURES": "options", "METHODS": "options", "TESTS": "options", "PI_DISTS": "options", "TO_CHOICES": "options",
+    "STUDY_CI_METHODS": "options",
     "EffectSizes": "effects", "escalc": "effects", "back_transform": "effects", "study_intervals": "effects",
-    "MetaResult": "model", "Proportion": "model", "rma": "model",
+    "MetaResult": "model", "Proportion": "model", "rma": "model", "NotEstimableError": "model",
+    "MetaRegression": "metareg", "meta_regression": "metareg", "predict": "metareg", "Prediction": "metareg",
+    "regression_line": "metareg", "RegressionLine": "metareg",
     "SubgroupResult": "subgroups", "subgroup_analysis": "subgroups",
-    "LeaveOneOut": "sensitivity", "leave_one_out": "sensitivity",
+    "LeaveOneOut": "sensitivity", "leave_one_out": "sensitivity", "Cumulative": "sensitivity",
+    "cumulative": "sensitivity",
+    "Influence": "diagnostics", "influence": "diagnostics", "Residuals": "diagnostics", "rstandard": "diagnostics",
+    "rstudent": "diagnostics", "Baujat": "diagnostics", "baujat": "diagnostics", "study_diagnostics": "diagnostics",
+    "Gosh": "heterogeneity", "gosh": "heterogeneity",
+    "ConfintTau2": "intervals", "confint_tau2": "intervals", "PredictiveProbability": "intervals",
+    "predictive_probability": "intervals",
     "egger_test": "bias", "begg_test": "bias", "trimfill": "bias",
     "GlmmResult": "glmm", "rma_glmm": "glmm",
-    "forest_plot": "plots", "funnel_plot": "plots",
+    "forest_plot": "plots", "funnel_plot": "plots", "alt_text": "plots", "save_figure": "plots", "svg_bytes": "plots",
+    "png_bytes": "plots", "DiagnosticPlot": "plots", "influence_plot": "plots", "baujat_plot": "plots",
+    "gosh_plot": "plots", "cumulative_plot": "plots", "bubble_plot": "plots",
 }
 
 __all__ = sorted(_API)

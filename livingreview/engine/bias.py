@@ -14,13 +14,20 @@ import math
 from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import stats
 
 from .effects import EffectSizes
+from .metareg import fit_uni
 from .model import MetaResult, rma
 
 MIN_K = 10
+EXACT_KENDALL_MAX_K = 171  # R's exact Kendall p divides by gamma(k + 1), which overflows from k = 171
 NAN = float("nan")
+
+
+# With every estimate equal, the regression slope and the rank correlation are 0/0: metafor reports whatever
+# the rounding error of its arithmetic gives (e.g. a t value of 1e16), the engine says why there is no test.
+IDENTICAL = "not estimable: every study has the same estimate (the test is 0/0; metafor reports rounding error)"
 
 
 def _refusal(k: int, min_k: int, force: bool) -> str:
@@ -87,6 +94,8 @@ def egger_test(res: MetaResult, force: bool = False, min_k: int = MIN_K, predict
     reason = _refusal(k, min_k, force) or ("k < 3: no residual degrees of freedom" if k < 3 else "")
     if not reason and np.ptp(x) == 0:
         reason = f"all studies have the same {predictor}: the slope is not estimable"
+    if not reason and np.ptp(res.es.yi) == 0:
+        reason = IDENTICAL
     if reason:
         empty = np.array([])
         return EggerResult(k, False, reason, predictor, NAN, NAN, NAN, NAN, NAN, NAN, NAN, max(k - 2, 0), NAN,
@@ -117,9 +126,9 @@ def egger_test(res: MetaResult, force: bool = False, min_k: int = MIN_K, predict
 class BeggResult:
     """Begg & Mazumdar rank correlation: Kendall's τ (τ-b) between standardised deviates and variances.
 
-    ``exact`` tells whether the p-value is the exact permutation p (no ties, as ``cor.test(exact=TRUE)``) or
-    the normal approximation with the tie-corrected variance (any tie in either variable); ``statistic`` is
-    T (number of concordant pairs) or z accordingly.
+    ``exact`` tells whether the p-value is the exact permutation p (no ties and k ≤ 170, as
+    ``cor.test(exact=TRUE)``) or the normal approximation with the tie-corrected variance (any tie in either
+    variable, or k > 170); ``statistic`` is T (number of concordant pairs) or z accordingly.
     """
 
     k: int
@@ -167,11 +176,14 @@ def _ties(values: np.ndarray) -> np.ndarray:
 
 def begg_test(res: MetaResult, force: bool = False, min_k: int = MIN_K) -> BeggResult:
     """``metafor::ranktest(res)``: Kendall's τ between (yi − θ̂_FE)/√(vi − 1/Σw) and vi, tested with
-    ``cor.test(method="kendall", exact=TRUE)`` — exact p when neither variable has ties (any k; metafor 3.8-1
-    has no large-k fallback), otherwise R's normal approximation with tie-corrected variance, no continuity
-    correction."""
+    ``cor.test(method="kendall", exact=TRUE)`` — exact p when neither variable has ties, otherwise R's normal
+    approximation with tie-corrected variance, no continuity correction. From k = 171 (where k! overflows a
+    double) the normal approximation is used without ties too: R's exact p is NaN there, metafor 3.8-1
+    returns it, current metafor falls back to ``exact=FALSE`` — as here."""
     k = res.k
-    reason = _refusal(k, min_k, force) or ("k < 3: no rank correlation" if k < 3 else "")
+    reason = _refusal(k, min_k, force) or ("k = 1: no rank correlation" if k < 2 else "")
+    if not reason and np.ptp(res.es.yi) == 0:
+        reason = IDENTICAL
     if reason:
         return BeggResult(k, False, reason, NAN, NAN, False, False, NAN)
 
@@ -183,7 +195,7 @@ def begg_test(res: MetaResult, force: bool = False, min_k: int = MIN_K) -> BeggR
     ties = min(len(np.unique(ystar)), len(np.unique(v))) < k
     if not np.isfinite(r):
         return BeggResult(k, True, "Kendall's tau undefined (a variable is constant)", NAN, NAN, False, ties, NAN)
-    if not ties:
+    if not ties and k < EXACT_KENDALL_MAX_K:
         q = int(np.round((r + 1) * k * (k - 1) / 4))
         p = 1 - _pkendall(q - 1, k) if q > k * (k - 1) / 4 else _pkendall(q, k)
         return BeggResult(k, True, "", r, min(2 * p, 1.0), True, False, float(q))
@@ -196,7 +208,7 @@ def begg_test(res: MetaResult, force: bool = False, min_k: int = MIN_K) -> BeggR
              + np.sum(tx * (tx - 1) * (tx - 2)) * np.sum(ty * (ty - 1) * (ty - 2)) / (9 * n * (n - 1) * (n - 2)))
     z = float(s / np.sqrt(var_s))
     p = 2 * min(stats.norm.cdf(z), stats.norm.sf(z))
-    return BeggResult(k, True, "", r, float(p), False, True, z)
+    return BeggResult(k, True, "", r, float(p), False, ties, z)
 
 
 # ---------------------------------------------------------------------------------------------- trim-and-fill
@@ -234,76 +246,25 @@ class TrimFillResult:
         return self.res.estimate if self.res is not None else NAN
 
 
-def _metareg(y: np.ndarray, v: np.ndarray, x: np.ndarray, method: str) -> tuple[float, float, float]:
-    """(intercept, slope, τ²) of ``rma.uni(yi, vi, mods=x, method=)``: τ² of the meta-regression by the same
-    estimator, then weighted least squares with w = 1/(v + τ²). trimfill uses the slope's sign for the side.
-
-    P = W − WX(X'WX)⁻¹X'W enters only through P·y, tr(P) and tr(P²), computed here from p × p matrices, so
-    the cost is linear in k (the k × k matrix P is never formed)."""
-    X = np.column_stack([np.ones(len(y)), x])
-    k, p = X.shape
-
-    def parts(tau2):
-        w = 1 / (v + tau2)
-        Xw = X * w[:, None]
-        xtwx_inv = np.linalg.inv(Xw.T @ X)
-        return w, Xw, xtwx_inv
-
-    def p_y(w, Xw, A):
-        return w * y - Xw @ (A @ (Xw.T @ y))
-
-    def trace_p(w, Xw, A):
-        return np.sum(w) - np.trace(A @ (Xw.T @ Xw))
-
-    def fisher(reml: bool) -> float:  # metafor's Fisher scoring, with step halving at 0
-        tau2 = max(0.0, dl())
-        for _ in range(10000):
-            w, Xw, A = parts(tau2)
-            Py = p_y(w, Xw, A)
-            if reml:
-                B = Xw.T @ Xw  # X'W²X
-                C = (Xw * w[:, None]).T @ Xw  # X'W³X
-                AB = A @ B
-                trace_pp = np.sum(w**2) - 2 * np.trace(A @ C) + np.trace(AB @ AB)  # tr(P²) = Σ P_ij²
-                adj = (Py @ Py - trace_p(w, Xw, A)) / trace_pp
-            else:
-                adj = (Py @ Py - np.sum(w)) / np.sum(w**2)
-            while tau2 + adj < 0:
-                adj /= 2
-            tau2, old = tau2 + adj, tau2
-            if abs(tau2 - old) < 1e-12:
-                break
-        return max(0.0, tau2)
-
-    def dl() -> float:
-        w, Xw, A = parts(0.0)
-        return max(0.0, (y @ p_y(w, Xw, A) - (k - p)) / trace_p(w, Xw, A))
-
-    if method == "FE" or k <= p:
-        tau2 = 0.0
-    elif method == "DL":
-        tau2 = dl()
-    elif method in ("REML", "ML"):
-        tau2 = fisher(method == "REML")
-    elif method == "PM":
-        qe = lambda t: float(y @ p_y(*parts(t))) - (k - p)  # noqa: E731 — generalised Q_E(τ²) = k − p
-        if qe(0.0) < 0:
-            tau2 = 0.0
-        else:
-            hi = 100.0
-            while qe(hi) > 0:
-                hi *= 10
-            tau2 = optimize.brentq(qe, 0.0, hi, xtol=1e-15)
-    else:
-        raise ValueError(f"trim-and-fill side selection: unsupported method {method!r}")
-    w, Xw, A = parts(tau2)
-    beta = A @ Xw.T @ y
-    return float(beta[0]), float(beta[1]), float(tau2)
+def _metareg(y: np.ndarray, v: np.ndarray, x: np.ndarray, method: str,
+             stepadj: float | None = None) -> tuple[float, float, float]:
+    """(intercept, slope, τ²) of ``rma.uni(yi, vi, mods=x, method=, control=list(stepadj=))``
+    (:func:`metareg.fit_uni`): trimfill uses the slope's sign for the side. Raises ValueError where metafor
+    stops (k = 2 with a τ² estimator, a design not of full rank such as all-equal variances, Fisher scoring
+    that does not converge with the step adjustment given)."""
+    fit = fit_uni(y, v, np.column_stack([np.ones(len(y)), x]), method, stepadj=stepadj)
+    return float(fit.beta[0]), float(fit.beta[1]), fit.tau2
 
 
 def _with(es: EffectSizes, yi, vi, xi, ni, labels) -> EffectSizes:
     return replace(es, yi=np.asarray(yi, float), vi=np.asarray(vi, float), xi=np.asarray(xi, float),
                    ni=np.asarray(ni, float), labels=tuple(labels))
+
+
+def _tf_refused(res: MetaResult, estimator: str, reason: str, side: str | None = None) -> TrimFillResult:
+    empty = np.array([])
+    return TrimFillResult(res.k, False, reason, estimator, side, 0, NAN, NAN, 0, np.asarray(res.es.yi, float),
+                          np.asarray(res.es.vi, float), empty, empty, empty, None)
 
 
 def trimfill(res: MetaResult, estimator: str = "L0", side: str | None = None, force: bool = False,
@@ -321,6 +282,15 @@ def trimfill(res: MetaResult, estimator: str = "L0", side: str | None = None, fo
     metafor refits with its default ``test="z"`` and 95% level whatever the model had (they are not passed
     on); here the refit keeps ``res.test``/``res.pi_dist``/``res.level`` unless ``test=`` is given.
     Filled studies have no counts (xi = NaN) and labels "Filled 1".."Filled k0" as in metafor.
+
+    Never raises for data reasons: where metafor stops, the result has ``applicable=False`` and the reason —
+    the side regression cannot be fitted (k = 2 with a τ² estimator; all variances equal, so √vi is
+    constant: give ``side=``), the iteration does not settle in ``maxiter`` rounds, every study would be
+    trimmed, or a refit does not converge. With one study left untrimmed, its "pooled" estimate is computed
+    with metafor's own arithmetic, (chol2inv(chol(w))·w)·y: the rounding of that product decides whether the
+    study counts as above or below itself, and so whether metafor stops (k0 = k) or answers. With all
+    estimates identical the result is not applicable too: there is no asymmetry, and metafor's side and k0
+    there follow rounding error (or it stops).
     """
     estimator = str(estimator).upper()
     if estimator not in ("L0", "R0"):
@@ -332,11 +302,17 @@ def trimfill(res: MetaResult, estimator: str = "L0", side: str | None = None, fo
     empty = np.array([])
     reason = _refusal(k, min_k, force) or ("k = 1: nothing to trim" if k < 2 else "")
     if reason:
-        return TrimFillResult(k, False, reason, estimator, None, 0, NAN, NAN, 0, y_obs, v_obs, empty, empty, empty,
-                              None)
+        return _tf_refused(res, estimator, reason)
+    if np.ptp(y_obs) == 0:
+        return _tf_refused(res, estimator, "not estimable: every study has the same estimate, so there is no "
+                           "asymmetry to adjust (metafor's side and k0 here follow rounding error, or it stops)", side)
 
     if side is None:
-        side = "right" if _metareg(y_obs, v_obs, np.sqrt(v_obs), res.method)[1] < 0 else "left"
+        try:
+            side = "right" if _metareg(y_obs, v_obs, np.sqrt(v_obs), res.method, res.stepadj)[1] < 0 else "left"
+        except ValueError as err:
+            return _tf_refused(res, estimator, f"not estimable: the side cannot be chosen, the regression of yi on "
+                               f"√vi fails ({err}); give side='left' or 'right'")
     sgn = -1.0 if side == "right" else 1.0
     ys = sgn * y_obs
     order = np.argsort(ys, kind="stable")  # R: sort(index.return=TRUE) is stable
@@ -348,17 +324,29 @@ def trimfill(res: MetaResult, estimator: str = "L0", side: str | None = None, fo
     while k0 != k0_prev:
         k0_prev, it = k0, it + 1
         if it > maxiter:
-            raise RuntimeError(f"trim-and-fill did not converge in {maxiter} iterations")
+            return _tf_refused(res, estimator, f"not estimable: k0 did not settle in {maxiter} iterations (metafor: "
+                               "'Trim and fill algorithm did not converge.')", side)
         keep = k - k0
-        trimmed = _with(es, ys[:keep], vs[:keep], np.full(keep, NAN), ni_s[:keep], [f"t{i}" for i in range(keep)])
-        beta = rma(trimmed, method=res.method).estimate  # τ² is unchanged by the flip, μ̂ changes sign
+        if keep == 1:  # metafor's arithmetic: β = (chol2inv(chol(w))·w)·y; its rounding decides the next sign
+            u = 1 / np.sqrt(1 / vs[0])
+            beta = float((u * u * (1 / vs[0])) * ys[0])
+        else:
+            trimmed = _with(es, ys[:keep], vs[:keep], np.full(keep, NAN), ni_s[:keep], [f"t{i}" for i in range(keep)])
+            try:
+                beta = rma(trimmed, method=res.method, stepadj=res.stepadj).estimate  # τ² unchanged by the flip
+            except ValueError as err:
+                return _tf_refused(res, estimator, f"not estimable: the model of the {keep} untrimmed studies "
+                                   f"cannot be fitted ({err})", side)
         yc = ys - beta
         ranks = np.empty(k)
         ranks[np.argsort(np.abs(yc), kind="stable")] = np.arange(1, k + 1)  # rank(ties.method="first")
         signed = np.sign(yc) * ranks
         if estimator == "R0":
             neg = -signed[signed < 0]
-            k0_raw = k - (neg.max() if neg.size else 0.0) - 1
+            if not neg.size:  # metafor: max() of nothing is −Inf, k0 = Inf, and the next refit stops
+                return _tf_refused(res, estimator, "not estimable: no study lies below the trimmed estimate, so R0 "
+                                   "is infinite", side)
+            k0_raw = k - neg.max() - 1
             se_k0 = np.sqrt(2 * max(0.0, k0_raw) + 2)
         else:
             sr = np.sum(signed[signed > 0])
@@ -369,6 +357,9 @@ def trimfill(res: MetaResult, estimator: str = "L0", side: str | None = None, fo
                 se_k0 = 4 * np.sqrt(var_sr) / (2 * k - 1)
         k0 = int(max(0, np.round(k0_raw)))  # round half to even, as R (never hit: (2k − 1) is odd)
         se_k0 = float(se_k0) if np.isnan(se_k0) else max(0.0, float(se_k0))  # R: max(0, NaN) is NaN
+        if k0 >= k:
+            return _tf_refused(res, estimator, f"not estimable: k0 = {k0} would trim every study (metafor stops "
+                               "when refitting no studies)", side)
 
     p_k0 = 0.5 ** (k0 + 1) if estimator == "R0" else NAN  # metafor: 1 − Σ_{m=−1}^{k0−1} 0.5^(m+2)
     if k0 == 0:
@@ -382,6 +373,11 @@ def trimfill(res: MetaResult, estimator: str = "L0", side: str | None = None, fo
                    np.concatenate([np.asarray(es.xi, float), np.full(k0, NAN)]),
                    np.concatenate([np.asarray(es.ni, float), ni_fill]),
                    list(es.labels) + [f"Filled {i + 1}" for i in range(k0)])
-    refit = rma(filled, method=res.method, test=test or res.test, pi_dist=res.pi_dist, level=res.level)
+    try:
+        refit = rma(filled, method=res.method, test=test or res.test, pi_dist=res.pi_dist, level=res.level,
+                    stepadj=res.stepadj)
+    except ValueError as err:
+        return _tf_refused(res, estimator, f"not estimable: the model with {k0} filled studies cannot be fitted "
+                           f"({err})", side)
     return TrimFillResult(k, True, "", estimator, side, k0, se_k0, p_k0, it, y_obs, v_obs, yi_fill, vi_fill, ni_fill,
                           refit)

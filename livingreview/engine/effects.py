@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy.special import expit
 
-from .options import MEASURES, TO_CHOICES
+from .options import MEASURES, STUDY_CI_METHODS, TO_CHOICES
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,13 @@ class EffectSizes:
 
 
 def _as_counts(name: str, values) -> np.ndarray:
+    """Counts as a float array. Booleans and strings are refused, not coerced: ``True`` is not one event and
+    ``"12"`` is not a count (R's escalc refuses a logical or character ``xi`` as well)."""
+    cells = np.atleast_1d(np.asarray(values, dtype=object))
+    bad = [i for i, v in enumerate(cells.ravel()) if isinstance(v, (bool, np.bool_, str, bytes))]
+    if bad:
+        what = "/".join(sorted({type(cells.ravel()[i]).__name__ for i in bad}))
+        raise ValueError(f"{name} must be numbers, got {what} values in studies {bad} (0-based)")
     arr = np.atleast_1d(np.asarray(values, dtype=float))
     if arr.ndim != 1:
         raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
@@ -141,6 +148,26 @@ def ipft_hm(values, ni) -> np.ndarray:
     return z
 
 
+def transform(measure: str, p, ni=None) -> np.ndarray:
+    """Proportions to the measure's scale, the inverse of :func:`back_transform`: identity (PR), logit (PLO),
+    arcsine square root (PAS), and for PFT ``transf.pft(p, n̄)`` at the harmonic mean n̄ of ``ni`` — the exact
+    inverse of Miller's back-transform with the same n̄. p = 0 and 1 map to ∓inf under PLO."""
+    measure = str(measure).upper()
+    p = np.asarray(p, dtype=float)
+    if measure == "PR":
+        return p.copy()
+    if measure == "PLO":
+        with np.errstate(divide="ignore"):
+            return np.log(p) - np.log1p(-p)
+    if measure == "PAS":
+        return np.arcsin(np.sqrt(p))
+    if measure == "PFT":
+        if ni is None:
+            raise ValueError("PFT transform needs the study sample sizes ni (harmonic mean, as transf.ipft.hm)")
+        return pft(p, 1 / np.mean(1 / np.asarray(ni, dtype=float)))
+    raise ValueError(f"unknown measure {measure!r}; choose one of {MEASURES}")
+
+
 def back_transform(measure: str, values, ni=None) -> np.ndarray:
     """Back to the proportion scale, as metafor's ``transf=`` functions do.
 
@@ -165,15 +192,38 @@ def back_transform(measure: str, values, ni=None) -> np.ndarray:
     raise ValueError(f"unknown measure {measure!r}; choose one of {MEASURES}")
 
 
-def study_intervals(es: EffectSizes, level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each study's proportion and Wald CI on the 0–1 scale: back-transform of yᵢ and yᵢ ± z·√vᵢ.
+def study_intervals(es: EffectSizes, level: float = 0.95, method: str = "transformed"
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each study's proportion and CI on the 0–1 scale, by ``method`` (one of :data:`STUDY_CI_METHODS`):
 
-    Every study is back-transformed with its own n (for PFT, Miller's inverse with nᵢ — what metafor's
-    ``forest(res, transf=transf.ipft.hm, targs=list(ni=dat$ni))`` does row by row for a single study).
+    - ``"transformed"`` (default; what ``forest(res, transf=)`` draws): back-transform of yᵢ and yᵢ ± z·√vᵢ on
+      the measure's scale. Every study is back-transformed with its own n (for PFT, Miller's inverse with nᵢ —
+      what metafor's ``forest(res, transf=transf.ipft.hm, targs=list(ni=dat$ni))`` does row by row for a single
+      study).
+    - ``"clopper-pearson"``: the exact interval of ``binom.test(xᵢ, nᵢ)``, from beta quantiles (0 at x = 0,
+      1 at x = n); estimate xᵢ/nᵢ. R meta's default for study CIs (``method.ci.prop="CP"``).
+    - ``"wilson"``: the score interval of ``prop.test(xᵢ, nᵢ, correct=FALSE)``; estimate xᵢ/nᵢ.
+    The two count-based methods use the counts as given (no continuity correction); a study without counts
+    (e.g. one filled in by trim-and-fill) gets NaN.
     """
-    from scipy.stats import norm
+    from scipy.stats import beta, norm
 
-    z = norm.ppf(1 - (1 - level) / 2)
+    if method not in STUDY_CI_METHODS:
+        raise ValueError(f"unknown study CI method {method!r}; choose one of {STUDY_CI_METHODS}")
+    alpha = 1 - level
+    z = norm.ppf(1 - alpha / 2)
+    if method != "transformed":
+        x, n = np.asarray(es.xi, float), np.asarray(es.ni, float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p = x / n
+            if method == "clopper-pearson":
+                lo = np.where(x == 0, 0.0, beta.ppf(alpha / 2, x, n - x + 1))
+                hi = np.where(x == n, 1.0, beta.ppf(1 - alpha / 2, x + 1, n - x))
+            else:
+                centre, denom = x + z**2 / 2, n + z**2
+                half = z * np.sqrt(x * (n - x) / n + z**2 / 4)
+                lo, hi = (centre - half) / denom, (centre + half) / denom
+        return p, lo, hi
     half = z * np.sqrt(es.vi)
 
     def per_study(values):

@@ -17,7 +17,7 @@ likelihood is computed with adaptive Gauss–Hermite quadrature and maximised wi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import optimize, stats
@@ -26,7 +26,12 @@ from scipy.special import expit, gammaln, logsumexp
 from .effects import escalc
 from .model import Proportion
 
-TAU_MAX = 10.0     # upper end of the τ search on the logit scale (τ = 10 is already absurd for proportions)
+TAU_MAX = 50.0     # upper end of the τ search on the logit scale (glmer finds τ ≈ 15 when most studies are 0 or n)
+# Beyond τ ≈ 2 the 7-node AGQ likelihood can have several local maxima in μ (and in the profile over τ): there
+# each search starts from the best point of a grid (τ: denser near 0, where most estimates lie).
+TAU_GRID = np.array([0.0, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 40, 50.0])
+MULTIMODAL_TAU = 2.0
+MU_GRID = 41
 XTOL = 1e-10       # Brent tolerance for μ and τ
 NEWTON_TOL = 1e-13  # conditional modes
 HESS_STEP = 1e-4   # central-difference step for the observed information (glmer's deriv12 uses 1e-4 too)
@@ -42,6 +47,8 @@ class GlmmResult:
     Heterogeneity as metafor: ``qe_lrt`` = 2(ℓ_saturated − ℓ_FE) and ``qe_wald`` (Wald test of the saturated
     model; studies with 0 or n events carry no information in it) on ``qe_df`` = k − 1 df; ``i2``/``h2`` from
     τ² and the typical within-study variance of the continuity-corrected logits (metafor's vt).
+    ``estimable`` is False (with the ``reason``; every estimate NaN) where no finite maximum-likelihood fit
+    exists or lme4 refuses the data, as metafor's ``rma.glmm`` stops there.
     """
 
     xi: np.ndarray
@@ -71,6 +78,8 @@ class GlmmResult:
     qe_p_wald: float
     qe_p_lrt: float
     notes: tuple[str, ...] = ()
+    estimable: bool = True
+    reason: str = ""
 
     def proportion(self) -> Proportion:
         """Estimate, CI and PI on the 0–1 scale (``predict(res, transf=transf.ilogit)``)."""
@@ -84,9 +93,14 @@ def _gh(n_agq: int) -> tuple[np.ndarray, np.ndarray]:
     return z, np.log(w / w.sum())
 
 
-def _modes(mu: float, tau: float, x: np.ndarray, n: np.ndarray) -> np.ndarray:
-    """Conditional modes of g(u) = x·η − n·log(1 + e^η) − u²/2, η = μ + τu, by Newton (g'' ≤ −1: concave)."""
-    u = np.zeros_like(x)
+def _modes(mu, tau, x: np.ndarray, n: np.ndarray, u0: np.ndarray | None = None) -> np.ndarray:
+    """Conditional modes of g(u) = x·η − n·log(1 + e^η) − u²/2, η = μ + τu, by Newton (g'' ≤ −1: concave).
+
+    ``mu``/``tau`` may be arrays (one model per element; the result then has a trailing study axis); ``u0`` is a
+    starting point (the modes of a nearby (μ, τ)), zeros by default."""
+    mu, tau = np.asarray(mu, float)[..., None], np.asarray(tau, float)[..., None]
+    shape = np.broadcast_shapes(mu.shape, tau.shape, x.shape)
+    u = np.zeros(shape) if u0 is None or np.shape(u0) != shape else np.array(u0, float)
 
     def grad(u):
         return tau * (x - n * expit(mu + tau * u)) - u
@@ -97,29 +111,34 @@ def _modes(mu: float, tau: float, x: np.ndarray, n: np.ndarray) -> np.ndarray:
         step = g1 / (tau**2 * n * p * (1 - p) + 1)
         new = u + step
         g_new = grad(new)
-        worse = np.abs(g_new) > np.abs(g1)
+        noise = 64 * np.finfo(float).eps * (tau * n + np.abs(new))  # rounding level of g': not an overshoot
+        worse = np.abs(g_new) > np.abs(g1) + noise
         for _ in range(50):  # damp the rare overshoot (g' is monotone, so halving always recovers)
             if not worse.any():
                 break
             step = np.where(worse, step / 2, step)
             new = u + step
             g_new = grad(new)
-            worse = worse & (np.abs(g_new) > np.abs(g1))
+            worse = worse & (np.abs(g_new) > np.abs(g1) + noise)
         u, g1 = new, g_new
         if np.max(np.abs(step)) < NEWTON_TOL * (1 + np.max(np.abs(u))):
             break
     return u
 
 
-def _loglik(mu: float, tau: float, x, n, lchoose, nodes, logw) -> float:
-    """Adaptive Gauss–Hermite approximation of Σᵢ log ∫ Bin(xᵢ | nᵢ, expit(μ + τu)) φ(u) du (as glmer)."""
-    u = _modes(mu, tau, x, n)
-    p = expit(mu + tau * u)
-    sd = 1 / np.sqrt(tau**2 * n * p * (1 - p) + 1)
-    uk = u[:, None] + sd[:, None] * nodes[None, :]
-    eta = mu + tau * uk
+def _loglik(mu, tau, x, n, lchoose, nodes, logw, u0=None, want_modes: bool = False):
+    """Adaptive Gauss–Hermite approximation of Σᵢ log ∫ Bin(xᵢ | nᵢ, expit(μ + τu)) φ(u) du (as glmer); a float,
+    or an array when ``mu``/``tau`` are arrays (then evaluated for all of them at once)."""
+    u = _modes(mu, tau, x, n, u0)
+    mu_, tau_ = np.asarray(mu, float)[..., None], np.asarray(tau, float)[..., None]
+    p = expit(mu_ + tau_ * u)
+    sd = 1 / np.sqrt(tau_**2 * n * p * (1 - p) + 1)
+    uk = u[..., None] + sd[..., None] * nodes
+    eta = mu_[..., None] + tau_[..., None] * uk
     g = x[:, None] * eta - n[:, None] * np.logaddexp(0, eta) + lchoose[:, None] - uk**2 / 2
-    return float(np.sum(np.log(sd) + logsumexp(g + nodes**2 / 2 + logw, axis=1)))
+    out = np.sum(np.log(sd) + logsumexp(g + nodes**2 / 2 + logw, axis=-1), axis=-1)
+    out = float(out) if out.ndim == 0 else out
+    return (out, u) if want_modes else out
 
 
 def _binom_ll(x, n, p) -> float:
@@ -152,14 +171,36 @@ def _polish(f, mu: float, tau: float, f0: float, h: float = 1e-5) -> tuple[float
     return mu, tau, f0
 
 
+def _maximise(f, lo: float, hi: float, grid=None, with_status: bool = False):
+    """Maximise f on [lo, hi] by Brent's method. ``grid`` (f may have several modes): grid points, or (points,
+    their f values); then Brent runs between the neighbours of the best point. Returns (x, f(x)) (and whether
+    Brent converged)."""
+    a, b, best = lo, hi, None
+    if grid is not None:
+        points, vals = grid if isinstance(grid, tuple) else (grid, np.array([f(g) for g in grid]))
+        i = int(np.nanargmax(vals))
+        a, b, best = points[max(i - 1, 0)], points[min(i + 1, len(points) - 1)], (float(points[i]), float(vals[i]))
+    r = optimize.minimize_scalar(lambda t: -f(t), bounds=(a, b), method="bounded", options={"xatol": XTOL,
+                                                                                            "maxiter": 500})
+    x, fx = float(r.x), -float(r.fun)
+    if best is not None and best[1] > fx:
+        x, fx = best
+    return (x, fx, bool(r.success)) if with_status else (x, fx)
+
+
 def rma_glmm(xi, ni, labels=None, level: float = 0.95, n_agq: int = 7, method: str = "ML") -> GlmmResult:
     """``metafor::rma.glmm(measure="PLO", xi=, ni=, method=, nAGQ=n_agq)`` with test="z".
 
     ``method="ML"``: random-intercept logistic model by ML (AGQ); ``"FE"``: τ² = 0 (``glm``), used also as the
     fallback when k = 1 (metafor stops there: "Number of parameters to be estimated is larger than the number
-    of observations"). If every study has 0 events (or every study n events) the ML logit is −∞ (+∞): the
-    estimate is returned as ∓inf (proportion 0 or 1) with NaN SE/CI and ``converged=False`` — glmer would
-    report a large finite number from a non-converged fit instead.
+    of observations"; the fallback is noted and ``method`` says "FE").
+
+    Not estimable (``estimable=False``, a ``reason``, NaN estimates, never ±inf), where metafor stops with
+    "Cannot fit ML model" or returns glmer's unconverged numbers:
+    - every study has 0 events (or every study n events): the ML logit is −∞ (+∞);
+    - ML, every study has 0 or n events, both present: the likelihood grows without bound in τ;
+    - ML, every study has the same proportion: lme4 stops ("Response is constant"); the FE model applies.
+    A τ that reaches the search limit gives ``converged=False`` with a note.
     """
     method = str(method).upper()
     method = "FE" if method in ("EE", "CE") else method
@@ -206,12 +247,22 @@ def rma_glmm(xi, ni, labels=None, level: float = 0.95, n_agq: int = 7, method: s
                           float(loglik), float(i2), float(1 + tau2 / vt) if k > 1 else NAN, float(qe_wald),
                           float(qe_lrt), qe_df, qe_p_wald, qe_p_lrt, tuple(notes))
 
+    def not_estimable(reason):
+        notes.append(reason)
+        r = result(method, NAN, NAN, NAN, False, NAN)
+        return replace(r, estimable=False, reason=reason, notes=tuple(notes))
+
     if x.sum() == 0 or x.sum() == n.sum():
         zero = x.sum() == 0
-        notes.append(f"every study has {'0' if zero else 'n'} events: the maximum-likelihood logit is "
-                     f"{'-' if zero else '+'}inf (pooled proportion {0 if zero else 1}); no SE, CI or τ² can be "
-                     "estimated")
-        return result(method, -np.inf if zero else np.inf, NAN, NAN, False, 0.0)  # sup of the likelihood is 1
+        return not_estimable(f"not estimable: every study has {'0' if zero else 'n'} events, so the "
+                             f"maximum-likelihood logit is {'-' if zero else '+'}inf (metafor: 'Cannot fit ML model')")
+    if method == "ML" and k > 1 and not inner.any():
+        return not_estimable("not estimable: every study has 0 or n events, so the likelihood keeps growing with τ "
+                             "(no finite ML estimate; metafor returns glmer's unconverged numbers)")
+    if method == "ML" and k > 1 and np.ptp(x / n) == 0:
+        return not_estimable("not estimable: every study has the same proportion; lme4 stops ('Response is "
+                             "constant') and so does metafor's rma.glmm. The common-proportion model (method='FE') "
+                             "applies")
 
     mu_fe = float(np.log(p_fe / (1 - p_fe)))
     se_fe = float(np.sqrt(1 / x.sum() + 1 / (n.sum() - x.sum())))  # glm: 1/√(Σ nᵢ p̂(1 − p̂))
@@ -227,15 +278,21 @@ def rma_glmm(xi, ni, labels=None, level: float = 0.95, n_agq: int = 7, method: s
     def ll(mu, tau):
         return _loglik(mu, tau, x, n, lchoose, nodes, logw)
 
-    def best_mu(tau):
-        r = optimize.minimize_scalar(lambda m: -ll(m, tau), bounds=(mu_fe - 15, mu_fe + 15), method="bounded",
-                                     options={"xatol": XTOL, "maxiter": 500})
-        return float(r.x), -float(r.fun)
+    warm = {"u": None}
 
-    r = optimize.minimize_scalar(lambda t: -best_mu(t)[1], bounds=(0.0, TAU_MAX), method="bounded",
-                                 options={"xatol": XTOL, "maxiter": 500})
-    tau = float(r.x)
-    converged = bool(r.success)
+    def ll_search(mu, tau):  # during the search, each evaluation starts Newton at the previous modes
+        value, warm["u"] = _loglik(mu, tau, x, n, lchoose, nodes, logw, u0=warm["u"], want_modes=True)
+        return value
+
+    def best_mu(tau):
+        half = 15 + 5 * tau  # the optimal μ moves away from the pooled logit as τ grows (≈ 2τ when most are 0/n)
+        values = None
+        if tau > MULTIMODAL_TAU:
+            grid = np.linspace(mu_fe - half, mu_fe + half, MU_GRID)
+            values = (grid, _loglik(grid, tau, x, n, lchoose, nodes, logw))
+        return _maximise(lambda m: ll_search(m, tau), mu_fe - half, mu_fe + half, values)
+
+    tau, _, converged = _maximise(lambda t: best_mu(t)[1], 0.0, TAU_MAX, TAU_GRID, with_status=True)
     mu, ll_hat = best_mu(tau)
     mu, tau, ll_hat = _polish(ll, mu, tau, ll_hat)
     if ll_fe >= ll_hat or tau < 1e-6:  # the profile is even in τ and flat at 0: take the boundary if it is as good

@@ -20,6 +20,14 @@ from .options import METHODS, PI_DISTS, TESTS
 THRESHOLD = 1e-12
 MAXITER = 10000
 LL0_TOL = 1e-12
+# Step adjustments tried in turn when Fisher scoring does not converge (metafor's control=list(stepadj=)): 1 is
+# metafor's default; the smaller steps damp the oscillation metafor's help suggests curing with stepadj = 0.5.
+STEPADJ_RETRY = (1.0, 0.5, 0.25, 0.125)
+PM_TAU2_LIMIT = 1e12  # Paule–Mandel: the bracket for the root is widened up to this τ², then the fit stops
+
+
+class NotEstimableError(ValueError):
+    """The data do not identify the model (e.g. an iterative estimator does not converge); metafor stops too."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,7 @@ class MetaResult:
     q_p: float
     weights: np.ndarray
     notes: tuple[str, ...] = ()
+    stepadj: float = 1.0  # the Fisher-scoring step adjustment that converged (metafor's control$stepadj)
 
     @property
     def tval(self) -> float:
@@ -89,6 +98,8 @@ class MetaResult:
 
 
 def _check_inputs(es: EffectSizes) -> None:
+    if es.k == 0:
+        raise ValueError("no studies (k = 0): there is nothing to pool")
     bad = ~np.isfinite(es.yi) | ~np.isfinite(es.vi)
     if bad.any():
         names = [es.labels[i] for i in np.flatnonzero(bad)]
@@ -118,16 +129,23 @@ def _tau2_dl(y, v) -> float:
     return max(0.0, (_q(y, v) - (len(y) - 1)) / tr_p)
 
 
-def _tau2_pm(y, v) -> float:
-    """Paule–Mandel: root of Q(τ²) = k − 1; 0 if Q(0) < k − 1 (metafor: uniroot on [0, tau2.max])."""
-    target = len(y) - 1
-    if _q(y, v, 0.0) < target:
+def _pm_root(qe, target: float) -> float:
+    """Paule–Mandel: the root of the generalised Q_E(τ²) = ``target`` (k − p), 0 if Q_E(0) < target (metafor:
+    uniroot on [0, tau2.max]; the bracket is widened from metafor's tau2.max = 100 up to PM_TAU2_LIMIT)."""
+    if qe(0.0) < target:
         return 0.0
-    hi = 100.0  # metafor's tau2.max; widened instead of failing when the root lies beyond it
-    while _q(y, v, hi) > target:
+    hi = 100.0
+    while qe(hi) > target:
         hi *= 10
-    return optimize.brentq(lambda t: _q(y, v, t) - target, 0.0, hi, xtol=1e-15, rtol=4 * np.finfo(float).eps,
+        if hi > PM_TAU2_LIMIT:
+            raise NotEstimableError(f"Paule–Mandel: Q(τ²) > k − p even at τ² = {PM_TAU2_LIMIT:g}; no root "
+                                    "(metafor: \"Value of 'tau2.max' too low\")")
+    return optimize.brentq(lambda t: qe(t) - target, 0.0, hi, xtol=1e-15, rtol=4 * np.finfo(float).eps,
                            maxiter=1000)
+
+
+def _tau2_pm(y, v) -> float:
+    return _pm_root(lambda t: _q(y, v, t), len(y) - 1)
 
 
 def _loglik(y, v, tau2, reml: bool) -> float:
@@ -139,11 +157,12 @@ def _loglik(y, v, tau2, reml: bool) -> float:
     return -0.5 * k * np.log(2 * np.pi) - 0.5 * np.sum(np.log(v + tau2)) - 0.5 * rss
 
 
-def _tau2_fisher(y, v, reml: bool) -> float:
-    """metafor's Fisher scoring for ML/REML, step for step (same start, same step halving at τ² = 0)."""
+def _fisher_scoring(y, v, reml: bool, stepadj: float) -> float | None:
+    """metafor's Fisher scoring for ML/REML, step for step (same start, step × ``stepadj``, halving at τ² = 0,
+    at most MAXITER iterations); None if it does not converge."""
     k = len(y)
     tau2 = max(0.0, (np.sum((y - y.mean()) ** 2) - np.sum(v) * (1 - 1 / k)) / (k - 1))  # Hedges-type start
-    for _ in range(MAXITER + 1):
+    for it in range(1, MAXITER + 2):
         old = tau2
         w = 1 / (v + tau2)
         sw, sw2 = w.sum(), np.sum(w**2)
@@ -151,22 +170,48 @@ def _tau2_fisher(y, v, reml: bool) -> float:
         if reml:
             tr_p = sw - sw2 / sw
             tr_pp = sw2 - 2 * np.sum(w**3) / sw + sw2**2 / sw**2
-            adj = (ypp - tr_p) / tr_pp
+            adj = (ypp - tr_p) / tr_pp * stepadj
         else:
-            adj = (ypp - sw) / sw2
+            adj = (ypp - sw) / sw2 * stepadj
         if not np.isfinite(adj):
             adj = 0.0
         while tau2 + adj < 0:  # halve the step rather than leave the parameter space
             adj /= 2
         tau2 = tau2 + adj
+        if it > MAXITER:  # metafor: the (maxiter + 1)-th iteration ends the loop unconverged
+            return None
         if abs(old - tau2) <= THRESHOLD:
-            break
-    else:
-        raise RuntimeError(f"Fisher scoring for {'REML' if reml else 'ML'} did not converge in {MAXITER} iterations")
+            return tau2
+    return None
+
+
+def _with_step_retry(fit_once, method: str, stepadj: float | None) -> tuple[float, float]:
+    """(τ², step adjustment) from ``fit_once(step)`` (None when unconverged): ``stepadj=None`` tries
+    :data:`STEPADJ_RETRY` in turn (1 first, so wherever metafor's default converges the result is metafor's);
+    a number runs that step adjustment only."""
+    tries = STEPADJ_RETRY if stepadj is None else (float(stepadj),)
+    for step in tries:
+        tau2 = fit_once(step)
+        if tau2 is not None:
+            return tau2, step
+    raise NotEstimableError(
+        f"Fisher scoring for {method} did not converge in {MAXITER} iterations (step adjustment "
+        f"{', '.join(f'{t:g}' for t in tries)}); metafor stops too ('Fisher scoring algorithm did not "
+        "converge'): use method='DL' or 'PM'")
+
+
+def _step_note(method: str, used: float) -> str:
+    return (f"Fisher scoring for {method} oscillated with metafor's default step and converged with step "
+            f"adjustment {used:g} (metafor: control=list(stepadj={used:g}); its default stops)")
+
+
+def _tau2_fisher(y, v, reml: bool, stepadj: float | None = None) -> tuple[float, float]:
+    """(τ², step adjustment used), with metafor's ll0 check."""
+    tau2, step = _with_step_retry(lambda s: _fisher_scoring(y, v, reml, s), "REML" if reml else "ML", stepadj)
     # metafor's ll0 check: never return a τ² with a lower likelihood than τ² = 0
     if _loglik(y, v, 0.0, reml) - _loglik(y, v, tau2, reml) > LL0_TOL and tau2 > THRESHOLD:
         tau2 = 0.0
-    return max(0.0, tau2)
+    return max(0.0, tau2), step
 
 
 def _se_tau2(method: str, y, v, tau2) -> float:
@@ -187,8 +232,13 @@ def _se_tau2(method: str, y, v, tau2) -> float:
     return float("nan")
 
 
-def rma(es: EffectSizes, method: str = "REML", test: str = "z", pi_dist: str = "t2", level: float = 0.95) -> MetaResult:
+def rma(es: EffectSizes, method: str = "REML", test: str = "z", pi_dist: str = "t2", level: float = 0.95, *,
+        stepadj: float | None = None, mods=None, **mods_options):
     """Fit ``metafor::rma(yi, vi, method=, test=, level=)`` (intercept only) and its prediction interval.
+
+    With ``mods`` (moderators) this is a meta-regression, ``rma(yi, vi, mods=~…)``: see
+    :func:`livingreview.engine.metareg.meta_regression`, which receives ``mods_options`` and returns a
+    ``MetaRegression``. Without ``mods`` the result is a :class:`MetaResult`, as before.
 
     - ``method``: "FE" (alias "EE"), "DL" (truncated at 0), "REML", "ML" (Fisher scoring to |Δτ²| < 1e-12,
       step halving at the τ² = 0 boundary, as metafor), "PM" (root of Q(τ²) = k − 1, 0 if Q(0) < k − 1).
@@ -199,8 +249,19 @@ def rma(es: EffectSizes, method: str = "REML", test: str = "z", pi_dist: str = "
       ``pi.type="riley"``). Where the df would be < 1 the PI is NaN with a note; metafor 3.8-1 silently
       uses df = 1 there (k = 2 with t2, k = 1 with t1/t2). FE models have no PI (NaN), as in ``predict.rma``.
     - k = 1: τ² = 0, Q = 0 on 0 df, Q p = 1, I² = 0, H² = 1 and test "z", all as metafor.
-    Raises ValueError for v ≤ 0 (e.g. PR without continuity correction at x = 0) or non-finite y/v.
+    - ``stepadj`` (metafor's ``control=list(stepadj=)``, REML/ML only): None (default) runs metafor's Fisher
+      scoring with step 1 and, only if that does not converge in MAXITER iterations, again with steps 0.5,
+      0.25, 0.125 (noted in ``notes``; metafor's default stops there); a number uses that step only.
+    Raises ValueError for k = 0, v ≤ 0 (e.g. PR without continuity correction at x = 0) or non-finite y/v, and
+    :class:`NotEstimableError` (a ValueError) when an estimator does not converge.
     """
+    if mods is not None:
+        from .metareg import meta_regression
+
+        return meta_regression(es, mods, method=method, test=test, pi_dist=pi_dist, level=level, stepadj=stepadj,
+                               **mods_options)
+    if mods_options:
+        raise TypeError(f"rma() got options for a meta-regression without mods: {sorted(mods_options)}")
     method = str(method).upper()
     method = "FE" if method in ("EE", "CE") else method
     if method not in METHODS:
@@ -214,6 +275,7 @@ def rma(es: EffectSizes, method: str = "REML", test: str = "z", pi_dist: str = "
     _check_inputs(es)
     y, v, k = np.asarray(es.yi, float), np.asarray(es.vi, float), es.k
     notes: list[str] = []
+    used = 1.0 if stepadj is None else float(stepadj)
 
     if k == 1:
         notes.append("k = 1: no heterogeneity can be estimated (τ² = 0, Q = 0 on 0 df; I² = 0, H² = 1 as metafor "
@@ -229,7 +291,9 @@ def rma(es: EffectSizes, method: str = "REML", test: str = "z", pi_dist: str = "
     elif method == "PM":
         tau2 = _tau2_pm(y, v)
     else:
-        tau2 = _tau2_fisher(y, v, reml=(method == "REML"))
+        tau2, used = _tau2_fisher(y, v, reml=(method == "REML"), stepadj=stepadj)
+        if used != 1.0 and stepadj is None:
+            notes.append(_step_note(method, used))
     se_tau2 = _se_tau2(method, y, v, tau2) if k > 1 else float("nan")
 
     w = 1 / (v + tau2)
@@ -291,5 +355,5 @@ def rma(es: EffectSizes, method: str = "REML", test: str = "z", pi_dist: str = "
         estimate=mu, se=se, zval=float(zval), pval=pval, ci_low=mu - crit * se, ci_high=mu + crit * se,
         crit=crit, df=df, pi_low=float(pi_low), pi_high=float(pi_high), pi_crit=pi_crit, pi_df=pi_df,
         tau2=float(tau2), tau=float(np.sqrt(tau2)), se_tau2=se_tau2, i2=float(i2), h2=float(h2), i2_q=i2_q,
-        q=float(q), q_df=int(q_df), q_p=q_p, weights=100 * w / w.sum(), notes=tuple(notes),
+        q=float(q), q_df=int(q_df), q_p=q_p, weights=100 * w / w.sum(), notes=tuple(notes), stepadj=used,
     )

@@ -11,3 +11,5 @@ METHODS = ("FE", "DL", "REML", "PM", "ML")
 TESTS = ("z", "t", "knha", "adhoc")
 #: Prediction-interval distributions: z, t(k−1), t(k−2).
 PI_DISTS = ("z", "t1", "t2")
+#: Study-level confidence intervals in forest plots (``effects.study_intervals(method=)``).
+STUDY_CI_METHODS = ("transformed", "clopper-pearson", "wilson")
