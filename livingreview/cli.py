@@ -1,4 +1,4 @@
-"""Command line: ``python -m livingreview {results,validate,build,diff,run}``.
+"""Command line: ``python -m livingreview {results,diagnostics,validate,build,diff,run}``.
 
 Every failure is one clear message on stderr (never a traceback): exit 1 when the data, a notebook or the build
 failed, exit 2 for an invalid request (as argparse does).
@@ -33,6 +33,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--data-version", type=int, default=None, help="use only studies of this data version or earlier")
     p.add_argument("--format", choices=("csv", "json"), default="csv")
     p.add_argument("--outcome", action="append", help="restrict to this outcome id (repeatable)")
+    p.add_argument("--threshold", type=_proportion, default=None, metavar="P",
+                   help="add the probability that a new study's proportion exceeds P (0-1, e.g. 0.1)")
+
+    p = sub.add_parser("diagnostics", help="per-study diagnostics of one outcome (influence, Baujat, cumulative "
+                                           "by publication year), or the model table (--table model)")
+    p.add_argument("outcome", metavar="OUTCOME", help="outcome id from outcome_definitions.csv (e.g. vod)")
+    _add_spec_arguments(p)
+    p.add_argument("--data", type=Path, default=DATA_DIR, help="extraction dataset directory (default data/)")
+    p.add_argument("--data-version", type=int, default=None, help="use only studies of this data version or earlier")
+    p.add_argument("--table", choices=("studies", "model"), default="studies",
+                   help="studies: one row per study; model: meta-regression coefficients and the CI of τ²")
+    p.add_argument("--force", action="store_true", help="fit meta-regressions with fewer than 10 studies per covariate")
+    p.add_argument("--format", choices=("csv", "json"), default="csv")
 
     p = sub.add_parser("validate", help="validate the extraction dataset and report every violation")
     p.add_argument("--data", type=Path, default=DATA_DIR)
@@ -77,6 +90,8 @@ def main(argv=None) -> int:
         return validate_cli(args.data)
     if args.command == "results":
         return _results(args)
+    if args.command == "diagnostics":
+        return _diagnostics(args)
     if args.command == "build":
         return _build(args)
     if args.command == "diff":
@@ -97,13 +112,49 @@ def _results(args) -> int:
         print(err, file=sys.stderr)
         return 1
     spec = Spec(measure=args.measure, method=args.method, test=args.test, pi_dist=args.pi_dist)
-    table = results_table(dataset, spec, outcomes=args.outcome, data_version=args.data_version)
-    if args.format == "csv":
+    try:
+        table = results_table(dataset, spec, outcomes=args.outcome, data_version=args.data_version,
+                              threshold=args.threshold)
+    except (KeyError, ValueError) as err:
+        print(f"python -m livingreview results: error: {err.args[0] if err.args else err}", file=sys.stderr)
+        return 2
+    _print_table(table, args.format)
+    return 0
+
+
+def _proportion(text: str) -> float:
+    value = float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a proportion strictly between 0 and 1")
+    return value
+
+
+def _print_table(table, fmt: str) -> None:
+    if fmt == "csv":
         table.to_csv(sys.stdout, index=False, float_format="%.10g", lineterminator="\n")
     else:
         records = json.loads(table.to_json(orient="records", double_precision=10))
         json.dump(records, sys.stdout, indent=1, ensure_ascii=False)
         sys.stdout.write("\n")
+
+
+def _diagnostics(args) -> int:
+    from livingreview.dataset import DataValidationError, load_dataset
+    from livingreview.review.diagnostics import diagnostics_tables
+
+    try:
+        dataset = load_dataset(args.data)
+    except DataValidationError as err:
+        print(err, file=sys.stderr)
+        return 1
+    spec = Spec(measure=args.measure, method=args.method, test=args.test, pi_dist=args.pi_dist)
+    try:
+        studies, model = diagnostics_tables(dataset, args.outcome, spec, data_version=args.data_version,
+                                            force=args.force)
+    except (KeyError, ValueError) as err:
+        print(f"python -m livingreview diagnostics: error: {err.args[0] if err.args else err}", file=sys.stderr)
+        return 2
+    _print_table(studies if args.table == "studies" else model, args.format)
     return 0
 
 

@@ -101,6 +101,13 @@ METHOD_LABELS = {
 #: paper's Freeman–Tukey; the paper's likely specification is one of the sensitivity analyses.
 PRIMARY = Spec()
 
+#: The model panel of every sensitivity page: each transformation × τ² estimator × test for μ (the binomial–normal
+#: GLMM is added there), as current guidance asks instead of choosing a transformation by an I² rule.
+PANEL = tuple((measure, method, test) for measure in ("PLO", "PAS", "PFT", "PR") for method in ("REML", "PM", "DL")
+              for test in ("z", "knha"))
+#: Thresholds at which each sensitivity page gives the probability that a new study's proportion exceeds them.
+PREDICTIVE_THRESHOLDS = (0.05, 0.10, 0.20, 0.30, 0.50, 0.70, 0.80, 0.90)
+
 #: Alternative specifications shown on every sensitivity page (name → Spec); the GLMM is added there separately.
 SENSITIVITY_SPECS = {
     "Primary: logit, REML, z": PRIMARY,

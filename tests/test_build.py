@@ -158,7 +158,7 @@ def test_outcome_pages_show_denominators_and_bounds(real_book):
         for pop in set(rows.loc[rows["bound"] == "exact", "population"]):
             assert f"<td>{pop}</td>" in text, f"{doc}: denominator population {pop!r} not shown"
         if (rows.loc[rows["bound"] == "exact", "population"] != population[outcome]).any():
-            assert "marked †" in text, f"{doc}: rows of another population not flagged"
+            assert "marked *" in text, f"{doc}: rows of another population not flagged"
         for _, row in rows[rows["bound"] != "exact"].iterrows():
             assert f"only a {row['bound']} bound is reported ({row['events']}/{row['total']})" in text, doc
     vod = htmllib.unescape(page_text(html, "results/vod-sensitivity"))

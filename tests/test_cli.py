@@ -76,3 +76,60 @@ def test_invalid_choice_lists_valid_ones():
 def test_validate_command(capsys):
     code, out, _ = run(["validate", "--data", str(SYNTHETIC)], capsys)
     assert code == 0 and out.startswith("OK:")
+
+
+def test_results_threshold_adds_the_predictive_probability(capsys):
+    from livingreview.engine.intervals import predictive_probability
+    from livingreview.review.outcomes import analyse_outcome
+
+    code, out, _ = run(["results", "--outcome", "vod", "--threshold", "0.1"], capsys)
+    assert code == 0
+    table = pd.read_csv(io.StringIO(out))
+    assert list(table.columns) == RESULT_COLUMNS + ["threshold", "prob_above"]
+    overall = table[table["subgroup"] == "overall"].iloc[0]
+    res = analyse_outcome(load_dataset(ROOT / "data"), "vod").overall
+    assert overall["prob_above"] == pytest.approx(predictive_probability(res, 0.1).probability, rel=1e-9)
+    assert (table["threshold"] == 0.1).all()
+    known = table["prob_above"].notna()
+    assert table.loc[known, "prob_above"].between(0, 1).all()
+    assert (table.loc[~known, "k"] < 3).all()  # no prediction distribution below 3 studies (PI on k − 2 df)
+
+
+@pytest.mark.parametrize("value", ["10", "0", "1", "x"])
+def test_results_threshold_must_be_a_proportion(value):
+    proc = subprocess.run([sys.executable, "-m", "livingreview", "results", "--threshold", value], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "--threshold" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_diagnostics_studies_table(capsys):
+    from livingreview.review.diagnostics import study_diagnostics
+    from livingreview.review.outcomes import analyse_outcome
+
+    code, out, _ = run(["diagnostics", "vod"], capsys)
+    assert code == 0
+    table = pd.read_csv(io.StringIO(out))
+    ds = load_dataset(ROOT / "data")
+    expected = study_diagnostics(ds, analyse_outcome(ds, "vod"))
+    assert list(table["study_id"]) == list(expected["study_id"])  # publication-year order
+    assert table["year"].is_monotonic_increasing or table["year"].isna().any()
+    for column in ("rstudent", "cook_d", "hat", "baujat_x", "cumulative_prop_estimate"):
+        assert table[column].to_numpy() == pytest.approx(expected[column].to_numpy(dtype=float), rel=1e-9)
+
+
+def test_diagnostics_model_table_json(capsys):
+    code, out, _ = run(["diagnostics", "overall_response", "--table", "model", "--format", "json"], capsys)
+    assert code == 0
+    rows = json.loads(out)
+    terms = {(r["moderator"], r["term"]) for r in rows}
+    assert ("(heterogeneity, Q-profile CI)", "tau2") in terms and ("disease status", "intrcpt") in terms
+    refused = [r for r in rows if r["moderator"] == "regimen"]
+    assert len(refused) == 1 and "fewer than 10 per covariate" in refused[0]["note"]
+    code, out, _ = run(["diagnostics", "overall_response", "--table", "model", "--force"], capsys)
+    assert "regimen[InO monotherapy]" in out
+
+
+@pytest.mark.parametrize("outcome, message", [("os_2y", "need at least 3"), ("nope", "is not defined")])
+def test_diagnostics_refuses_clearly(outcome, message, capsys):
+    code, _, err = run(["diagnostics", outcome], capsys)
+    assert code == 2 and message in err

@@ -17,7 +17,7 @@ import pytest
 
 from livingreview.config import DATA_DIR, ROOT, Spec
 from livingreview.dataset import load_dataset
-from livingreview.review.outcomes import analyse_outcome, results_table
+from livingreview.review.outcomes import analyse_outcome, results_table, row_choices
 
 GOLDEN = ROOT / "tests" / "oracle" / "golden_results.json"
 SCRIPT = ROOT / "tests" / "oracle" / "golden_results.R"
@@ -75,12 +75,15 @@ def test_row_choices_match_metafor(spec):
     """The sensitivity analyses over which rows are pooled (stated population only; with bounds)."""
     ds = load_dataset(DATA_DIR)
     expected = [r for r in golden["choices"] if (r["measure"], r["method"], r["test"], r["pi_dist"]) == spec]
-    assert {r["rows"] for r in expected} == {"population", "bounds"}
+    assert {r["rows"] for r in expected} == {"population", "bounds", "overlap"}
     bad = []
     for row in expected:
-        kwargs = {"bounds": True} if row["rows"] == "bounds" else {
-            "population": ds.definitions.set_index("outcome").loc[row["outcome"], "population"]}
-        a = analyse_outcome(ds, row["outcome"], Spec(*spec), **kwargs)
+        if row["rows"] == "overlap":
+            a = next(a for name, a, _ in row_choices(ds, row["outcome"], Spec(*spec)) if "overlapping" in name)
+        else:
+            kwargs = {"bounds": True} if row["rows"] == "bounds" else {
+                "population": ds.definitions.set_index("outcome").loc[row["outcome"], "population"]}
+            a = analyse_outcome(ds, row["outcome"], Spec(*spec), **kwargs)
         p = a.overall.proportion()
         ours = {"k": a.k, "estimate": p.estimate, "ci_low": p.ci_low, "ci_high": p.ci_high, "pi_low": p.pi_low,
                 "pi_high": p.pi_high, "tau2": a.overall.tau2, "i2": a.overall.i2, "q": a.overall.q,

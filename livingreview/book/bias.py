@@ -14,6 +14,8 @@ from livingreview.engine import plots
 from livingreview.review.outcomes import OutcomeAnalysis, analyse_outcome
 
 READS = ("studies", "outcome_definitions", "versions", "outcomes[outcome={outcome}]")
+#: The contour-enhanced funnel's regions (Peters et al. 2008): where a study would be significant at these levels.
+FUNNEL_CONTOURS = (0.90, 0.95, 0.99)
 
 
 def context(ds, params: dict) -> dict:
@@ -48,12 +50,16 @@ class BiasPage:
                      f"(95% CI: {fmt.interval(p.ci_low, p.ci_high)}) — a sensitivity analysis, not a correction.")
         return Markdown(text)
 
-    def funnel(self):
+    def funnel(self, yaxis: str = "sei"):
+        """Contour-enhanced funnel plot (90/95/99% regions around the pooled estimate), estimates labelled in
+        percent; ``yaxis`` "sei" (standard error, with Egger's line where Egger applies) or "sqrtninv" (1/√n:
+        the standard error of a proportion depends on the proportion itself)."""
         a = self.analysis
         if a.overall is None:
             return figures.message_figure(f"No study in the dataset reports {a.label.lower()}.")
-        egger = self.egger if self.egger is not None and self.egger.applicable else None
-        return plots.funnel_plot(a.overall, trimfill=self.trimfill, egger=egger, title=a.label)
+        egger = self.egger if yaxis == "sei" and self.egger is not None and self.egger.applicable else None
+        return plots.funnel_plot(a.overall, trimfill=self.trimfill, egger=egger, title=a.label, yaxis=yaxis,
+                                 contours=FUNNEL_CONTOURS, percent=True)
 
     def tests_table(self) -> HTML:
         if self.analysis.overall is None or not self.egger.applicable:

@@ -1,4 +1,4 @@
-"""The book's other figures: PRISMA 2020 flow diagram, MINORS traffic lights, leave-one-out plot.
+"""The book's other figures: PRISMA 2020 flow diagram, MINORS traffic lights, leave-one-out plot, model panel.
 
 Forest and funnel plots live in :mod:`livingreview.engine.plots`. Everything here draws on a bare ``Figure`` (no pyplot
 state, so notebooks never show a figure twice) and returns it; :func:`png_bytes` renders deterministically.
@@ -146,6 +146,37 @@ def leave_one_out_figure(loo, full, label: str) -> Figure:
     hi = math.ceil(max(np.nanmax(loo.prop_ci_high), full.ci_high) * 20) * 5
     ax.set_xlim(max(lo, 0), min(hi, 100))
     ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize=8, frameon=False)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    return fig
+
+
+def specification_figure(panel: pd.DataFrame, label: str) -> Figure:
+    """The model panel as a compact forest: one row per specification (estimate and 95% CI, PI as a thin line),
+    the page's analysis in blue, the paper's probable model in orange."""
+    rows = panel.reset_index(drop=True)
+    k = len(rows)
+    fig = Figure(figsize=(7.5, 1.0 + 0.24 * k))
+    ax = fig.add_subplot()
+    y = -np.arange(k)
+    colours = ["#2b5d8a" if p else "#d95f02" if q else "black" for p, q in zip(rows["primary"], rows["paper"])]
+    for yi, r, colour in zip(y, rows.itertuples(), colours):
+        if not np.isfinite(r.estimate):
+            continue
+        if np.isfinite(r.pi_low) and np.isfinite(r.pi_high):
+            ax.plot([100 * r.pi_low, 100 * r.pi_high], [yi, yi], color=colour, lw=0.6, alpha=0.6)
+        ax.plot([100 * r.ci_low, 100 * r.ci_high], [yi, yi], color=colour, lw=1.6)
+        ax.plot(100 * r.estimate, yi, "s", color=colour, ms=4)
+    names = [f"{m} · {me} · {'HK' if t == 'knha' else t}" if m != "GLMM" else "GLMM (logit, ML)"
+             for m, me, t in zip(rows["measure"], rows["method"], rows["test"])]
+    names = [n + (" — this page" if p else " — paper's probable" if q else "")
+             for n, p, q in zip(names, rows["primary"], rows["paper"])]
+    ax.set_yticks(y, names, fontsize=7.5)
+    for tick, colour in zip(ax.get_yticklabels(), colours):
+        tick.set_color(colour)
+    ax.set_xlabel(f"{label} (%): estimate, 95% CI (thick) and 95% PI (thin)")
+    ax.set_ylim(-k + 0.4, 0.6)
+    ax.grid(axis="x", color="0.9", lw=0.6)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     return fig

@@ -18,6 +18,7 @@ from livingreview.review.outcomes import (
     analyse_outcome,
     analysis_rows,
     outcome_subgroups,
+    overlap_groups,
 )
 
 READS = ("studies", "reports", "outcome_definitions", "versions", "outcomes[outcome={outcome}]",
@@ -99,6 +100,7 @@ class OutcomePage:
     ds: object
     analysis: OutcomeAnalysis
     rows: pd.DataFrame
+    study_ci: str = "transformed"  # study intervals in forest plots (engine.options.STUDY_CI_METHODS)
 
     def sentence(self) -> Markdown:
         return Markdown(result_sentences(self.analysis, self.rows))
@@ -116,8 +118,11 @@ class OutcomePage:
         if a.overall is None:
             return figures.message_figure(f"No study in the dataset reports {a.label.lower()}.")
         title = a.label if column is None else f"{a.label} by {SUBGROUPS[column].lower()}"
+        groups = overlap_groups(a.studies)  # studies that report some of the same patients share a dagger
+        label = dict(zip(a.studies["study_id"], a.studies["display_label"]))
         return plots.forest_plot(a.overall, subgroups=a.subgroups.get(column), title=title,
-                                 new_studies=new_labels(a))
+                                 new_studies=new_labels(a), study_ci=self.study_ci,
+                                 shared_patients={label[s]: g for s, g in groups.items()})
 
     def study_table(self) -> HTML:
         """The pooled rows: counts, their denominator's population, the figure as printed, how the count was
@@ -144,7 +149,7 @@ class OutcomePage:
                                       "Weight", "Denominator", "As printed", "Derivation", "Source"], rows))
 
     def population_note(self) -> Markdown:
-        """Which population the outcome pools, and the rows that count another one (marked †), if any."""
+        """Which population the outcome pools, and the rows that count another one (marked *), if any."""
         a = self.analysis
         definition = self.ds.definitions.set_index("outcome").loc[a.outcome]
         text = (f"This outcome pools denominators of **{fmt.md(definition['population'])}** "
@@ -155,7 +160,7 @@ class OutcomePage:
                                f"({fmt.md(d)})" for lab, pop, d in
                                zip(other["display_label"], other["population"], other["population_definition"]))
             text += (f" {fmt.plural(len(other), 'pooled row counts', 'pooled rows count')} another denominator and "
-                     f"{'is' if len(other) == 1 else 'are'} marked {OTHER_POPULATION}: {listed}. The sensitivity "
+                     f"{'is' if len(other) == 1 else 'are'} marked {fmt.md(OTHER_POPULATION)}: {listed}. The sensitivity "
                      f"analyses include the estimate from the rows of the pooled population only.")
         return Markdown(text)
 
@@ -171,8 +176,8 @@ class OutcomePage:
 
 
 def load(outcome: str, data_dir="data", data_version=None, measure=None, method=None, test=None,
-         pi_dist=None) -> OutcomePage:
+         pi_dist=None, study_ci="transformed") -> OutcomePage:
     ds = common.dataset(READS, data_dir, f"the {outcome} page", outcome=outcome)
     analysis = analyse_outcome(ds, outcome, common.spec_from(measure, method, test, pi_dist),
                                data_version=data_version)
-    return OutcomePage(ds, analysis, pd.DataFrame(analysis_rows(analysis)))
+    return OutcomePage(ds, analysis, pd.DataFrame(analysis_rows(analysis)), study_ci)

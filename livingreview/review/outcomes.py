@@ -16,8 +16,9 @@ from livingreview.engine.effects import escalc
 from livingreview.engine.model import MetaResult, rma
 from livingreview.engine.subgroups import SubgroupResult, subgroup_analysis
 
-#: Marks a study whose denominator is another population than the one its outcome pools (in every table and plot).
-OTHER_POPULATION = "†"
+#: Marks a study whose denominator is another population than the one its outcome pools (in every table and plot;
+#: the forest plots' daggers mark studies that share patients).
+OTHER_POPULATION = "*"
 
 RESULT_COLUMNS = [
     "outcome", "subgroup", "level", "k", "events", "total", "measure", "method", "test", "pi_dist",
@@ -67,14 +68,16 @@ def outcome_subgroups(dataset, outcome: str) -> list[str]:
 
 
 def analyse_outcome(dataset, outcome: str, spec: Spec = PRIMARY, data_version: int | None = None,
-                    bounds: bool = False, population: str | None = None) -> OutcomeAnalysis:
+                    bounds: bool = False, population: str | None = None, omit: tuple[str, ...] = ()) -> OutcomeAnalysis:
     """Pool one outcome: effect sizes, the random-effects model and one subgroup analysis per subgroup column.
 
     The primary analysis pools exact counts of any denominator; ``bounds`` adds counts that are only a bound,
-    ``population`` keeps only rows whose denominator is that population (the sensitivity analyses)."""
-    definition = dataset.definitions.set_index("outcome").loc[outcome]
-    label = definition["label"]
+    ``population`` keeps only rows whose denominator is that population, ``omit`` leaves out these studies (the
+    sensitivity analyses)."""
     rows = dataset.pooling_table(outcome, data_version=data_version, bounds=bounds, population=population).copy()
+    definition = dataset.definitions.set_index("outcome").loc[outcome]  # (pooling_table names an unknown outcome)
+    label = definition["label"]
+    rows = rows[~rows["study_id"].isin(omit)]
     rows = rows.sort_values(["data_version", "ref_no", "study_id"], na_position="last").reset_index(drop=True)
     rows["other_population"] = rows["population"] != definition["population"]
     rows["display_label"] = [f"{lab} {OTHER_POPULATION}" if other else lab
@@ -97,10 +100,35 @@ def analyse_outcome(dataset, outcome: str, spec: Spec = PRIMARY, data_version: i
     return OutcomeAnalysis(outcome, label, spec, rows, excluded, overall, subgroups)
 
 
+def overlap_groups(studies: pd.DataFrame) -> dict[str, str]:
+    """study_id → a group name, for studies that report some of the same patients (``overlaps_with``, either way
+    round); the group is named by its members' ids. Studies without overlap are absent."""
+    ids = set(studies["study_id"])
+    links = {sid: set() for sid in ids}
+    for sid, others in zip(studies["study_id"], studies["overlaps_with"]):
+        for other in (others or "").split(";") if isinstance(others, str) else ():
+            if other in ids:
+                links[sid].add(other)
+                links[other].add(sid)
+    groups, seen = {}, set()
+    for sid in sorted(ids):
+        if sid in seen or not links[sid]:
+            continue
+        members, todo = set(), [sid]
+        while todo:
+            s = todo.pop()
+            if s not in members:
+                members.add(s)
+                todo.extend(links[s] - members)
+        seen |= members
+        groups.update({m: " + ".join(sorted(members)) for m in members})
+    return groups
+
+
 def row_choices(dataset, outcome: str, spec: Spec = PRIMARY, data_version: int | None = None) -> list[tuple]:
-    """The primary analysis beside the analyses that pool other rows: only the outcome's stated population, and
-    with counts that are only a bound. Each is ``(name, analysis, what changes)``; a choice that pools the same rows
-    as the primary analysis is left out."""
+    """The primary analysis beside the analyses that pool other rows: only the outcome's stated population, one
+    study per group of overlapping cohorts (the largest), and with counts that are only a bound. Each is
+    ``(name, analysis, what changes)``; a choice that pools the same rows as the primary analysis is left out."""
     primary = analyse_outcome(dataset, outcome, spec, data_version=data_version)
     population = dataset.definitions.set_index("outcome").loc[outcome, "population"]
     choices = [("Primary: exact counts, any denominator", primary, "")]
@@ -108,6 +136,18 @@ def row_choices(dataset, outcome: str, spec: Spec = PRIMARY, data_version: int |
     other = primary.studies.loc[primary.studies["other_population"], "display_label"]
     if len(other):
         choices.append((f"Only denominators of {population}", same, "leaves out " + "; ".join(other)))
+    groups = overlap_groups(primary.studies)
+    if groups:
+        pooled = primary.studies[primary.studies["study_id"].isin(groups)]
+        largest = (pooled.assign(group=pooled["study_id"].map(groups))  # the largest study of each group is kept
+                   .sort_values("total", ascending=False, kind="stable").drop_duplicates("group")
+                   .set_index("group")["study_id"])
+        omit = tuple(s for s in pooled["study_id"] if largest[groups[s]] != s)
+        label = primary.studies.set_index("study_id")["display_label"]
+        choices.append(("One study per group of overlapping cohorts",
+                        analyse_outcome(dataset, outcome, spec, data_version=data_version, omit=omit),
+                        "leaves out " + "; ".join(f"{label[s]} (shares patients with {label[largest[groups[s]]]})"
+                                                  for s in omit)))
     bounded = analyse_outcome(dataset, outcome, spec, data_version=data_version, bounds=True)
     added = bounded.studies.loc[bounded.studies["bound"] != "exact"]
     if len(added):
@@ -158,13 +198,25 @@ def outcome_ids(dataset, outcomes=None) -> list[str]:
     return list(dataset.definitions.sort_values("display_order")["outcome"])
 
 
-def results_table(dataset, spec: Spec = PRIMARY, outcomes=None, data_version: int | None = None) -> pd.DataFrame:
-    """Every pooled estimate: outcome × (overall, each subgroup level); proportions on the 0–1 scale."""
+def results_table(dataset, spec: Spec = PRIMARY, outcomes=None, data_version: int | None = None,
+                  threshold: float | None = None) -> pd.DataFrame:
+    """Every pooled estimate: outcome × (overall, each subgroup level); proportions on the 0–1 scale. With a
+    ``threshold`` (0–1) each row also gives ``prob_above``: the probability that a new study's true proportion
+    exceeds it, from the prediction distribution."""
+    from livingreview.engine.intervals import predictive_probability
+
     rows = []
     for outcome in outcome_ids(dataset, outcomes):
-        rows.extend(analysis_rows(analyse_outcome(dataset, outcome, spec, data_version=data_version)))
-    return pd.DataFrame(rows, columns=RESULT_COLUMNS)
+        a = analyse_outcome(dataset, outcome, spec, data_version=data_version)
+        new = analysis_rows(a)
+        if threshold is not None and new:
+            fits = [a.overall] + [sub.levels[level] for column, sub in a.subgroups.items()
+                                  for level in ordered_levels(column, sub.levels)]  # analysis_rows' order
+            for row, res in zip(new, fits, strict=True):
+                row.update(threshold=threshold, prob_above=predictive_probability(res, threshold).probability)
+        rows.extend(new)
+    return pd.DataFrame(rows, columns=RESULT_COLUMNS + (["threshold", "prob_above"] if threshold is not None else []))
 
 
-__all__ = ["OutcomeAnalysis", "analyse_outcome", "analysis_rows", "row_choices", "ordered_levels", "results_table",
-           "RESULT_COLUMNS"]
+__all__ = ["OutcomeAnalysis", "analyse_outcome", "analysis_rows", "overlap_groups", "row_choices", "ordered_levels",
+           "results_table", "RESULT_COLUMNS"]

@@ -77,13 +77,33 @@ for (spec in SPECS) {
 }
 
 # The sensitivity analyses over which rows are pooled, under every specification: only the denominators of the
-# outcome's stated population (outcome_definitions.csv), and exact counts together with bounds.
+# outcome's stated population (outcome_definitions.csv), one study per group of studies that share patients (the
+# largest; groups from studies.csv overlaps_with), and exact counts together with bounds.
+group_of <- function(ids) {  # study_id -> the sorted ids of its group of overlapping studies (linked either way)
+  g <- setNames(as.list(ids), ids)
+  for (i in seq_len(nrow(studies))) {
+    for (other in strsplit(ifelse(is.na(studies$overlaps_with[i]), "", studies$overlaps_with[i]), ";")[[1]]) {
+      a <- studies$study_id[i]
+      if (a %in% ids && other %in% ids) {
+        merged <- sort(unique(c(g[[a]], g[[other]])))
+        for (m in merged) g[[m]] <- merged
+      }
+    }
+  }
+  sapply(g, paste, collapse = " + ")
+}
+one_per_group <- function(d) {
+  grp <- group_of(d$study_id)[d$study_id]
+  d <- d[order(-d$total), ]
+  d[!duplicated(grp[d$study_id]), ]
+}
 choices <- list()
 for (spec in SPECS) {
   for (o in defs$outcome) {
     pop <- defs$population[defs$outcome == o]
-    picks <- list(population = outcomes[outcomes$outcome == o & outcomes$population == pop, ],
-                  bounds = counted[counted$outcome == o, ])
+    d_o <- outcomes[outcomes$outcome == o, ]
+    picks <- list(population = d_o[d_o$population == pop, ], bounds = counted[counted$outcome == o, ])
+    if (nrow(d_o) > 0 && any(duplicated(group_of(d_o$study_id)))) picks$overlap <- one_per_group(d_o)
     for (name in names(picks)) {
       d <- picks[[name]]
       if (nrow(d) == 0) next
