@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from livingreview.build.manifest import ManifestError, load_manifest
 from livingreview.dataset import DataValidationError, load_dataset
@@ -91,3 +90,59 @@ def test_any_manifest_gives_a_plan_or_a_clear_error(tmp_path_factory, chapters):
         load_manifest(path)
     except ManifestError as err:
         assert str(err)
+
+
+# --- change detection: a page whose data changed is always re-executed ------------------------------------------
+
+REPO_DATA = Path(__file__).parent.parent / "data"
+
+
+@pytest.fixture(scope="module")
+def pages_and_data():
+    from livingreview.build.manifest import page_reads
+    from livingreview.config import MANIFEST
+
+    pages = [(p.output, page_reads(p)) for p in load_manifest(MANIFEST).pages]
+    return pages, load_dataset(REPO_DATA)
+
+
+def _differs(a, b) -> bool:
+    if hasattr(a, "equals"):
+        return not (list(a.columns) == list(b.columns) and a.shape == b.shape and a.equals(b))
+    return a != b
+
+
+@SETTINGS
+@given(data=st.data())
+def test_every_page_whose_data_changed_has_a_new_digest(tmp_path_factory, pages_and_data, data):
+    """Mutate one cell of the real dataset to another value of the same column (usually still valid); for every
+    page of the book, if the tables it reads differ, the bytes its digest is made of differ too."""
+    pages, before = pages_and_data
+    name = data.draw(st.sampled_from(["outcomes.csv", "studies.csv", "outcome_definitions.csv", "published.csv",
+                                      "versions.csv", "reports.csv", "quality.csv"]))
+    rows = list(csv.reader(io.StringIO((REPO_DATA / name).read_text(encoding="utf-8"))))
+    line = data.draw(st.integers(1, len(rows) - 1))
+    column = data.draw(st.integers(0, len(rows[0]) - 1))
+    choices = sorted({r[column] for r in rows[1:]} | {rows[line][column] + " ", " " + rows[line][column]})
+    rows[line][column] = data.draw(st.sampled_from(choices))
+    target = tmp_path_factory.mktemp("change") / "data"
+    shutil.copytree(REPO_DATA, target)
+    with open(target / name, "w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh, lineterminator="\n").writerows(rows)
+    try:
+        after = load_dataset(target)
+    except DataValidationError:
+        return  # a clear error: nothing is built
+    for output, reads in pages:
+        old, new = before.view(reads, output), after.view(reads, output)
+        changed = any(_differs(getattr(old, r.attribute), getattr(new, r.attribute))
+                      for r in _parsed(reads))
+        same_bytes = [old.read_bytes(r) for r in reads] == [new.read_bytes(r) for r in reads]
+        assert not (changed and same_bytes), (f"{output}: its data changed ({name}, line {line + 1}) but its digest "
+                                              f"input did not")
+
+
+def _parsed(reads):
+    from livingreview.dataset.reads import parse_read
+
+    return [parse_read(r) if isinstance(r, str) else r for r in reads]
