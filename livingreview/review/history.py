@@ -43,6 +43,7 @@ from livingreview.config import PRIMARY, Spec
 from livingreview.review.changes import EstimateChange, estimate_changes
 from livingreview.review.flow import FlowCounts, dataset_flow
 from livingreview.review.outcomes import results_table
+from livingreview.review.versions import previous_version
 
 #: The tables a snapshot copies: the extraction dataset and its protocol. Not the surveillance ledgers (append-only,
 #: versioned row by row) nor ``snapshots`` itself.
@@ -148,11 +149,6 @@ def version_results(vd: VersionData, spec: Spec = PRIMARY) -> pd.DataFrame:
 
 def versions_frame(ds) -> pd.DataFrame:
     return ds.versions.sort_values("data_version").reset_index(drop=True)
-
-
-def previous_version(ds, version: int) -> int | None:
-    earlier = [int(v) for v in ds.versions["data_version"] if int(v) < version]
-    return max(earlier) if earlier else None
 
 
 def version_labels(studies: pd.DataFrame, latest: int) -> list[str]:
