@@ -57,8 +57,10 @@ class VersionsPage:
             digest = hs.data_hash(self.ds, v)
             runs = hs.searches(self.ds, v)
             searched = "<br>".join(_esc(f"{figures.SOURCE_NAMES.get(s.source, s.source)}: {s.window_start} to "
-                                        f"{s.window_end}") for s in runs) or \
-                _esc(f"no search run recorded; last systematic search {fmt.long_date(r['search_date'])}")
+                                        f"{s.window_end}") for s in runs) or _esc(
+                f"the paper's systematic search, to {fmt.long_date(r['search_date'])} (counts in search.csv)"
+                if r["search_basis"] == "systematic search" and hs.previous_version(self.ds, v) is None else
+                f"no search run recorded; last systematic search {fmt.long_date(r['search_date'])}")
             archive = r["archive_url"] if _present(r["archive_url"]) else None
             note = hs.snapshot_rows(self.ds, v)["note"].dropna()
             hash_cell = (f"<code>{_esc(digest[:16])}…</code>" if digest else "not frozen") + \
@@ -87,6 +89,10 @@ class VersionsPage:
     def across(self):
         frame = hs.estimates_across_versions(self.ds, PRIMARY)
         return figures.estimates_across_versions_figure(frame[frame["data_version"] <= self.upto])
+
+
+def context(ds, params: dict) -> dict:
+    return common.spec_context({})
 
 
 def load(data_dir="data", data_version=None) -> VersionsPage:

@@ -27,8 +27,10 @@ reports_not_retrieved          ``None``: full-text retrieval is not recorded
 reports_assessed               reports sought with a full-text decision include or exclude
 reports_awaiting_assessment    reports sought without one (no decision, or maybe)
 reports_excluded               full-text excludes; ``reports_excluded_reasons``: reason -> count
-new_studies_included           distinct ``study_id`` of full-text-included records that no full-text-included
-                               record of an earlier version is linked to; ``None`` while an included record has
+new_studies_included           distinct ``study_id`` of full-text-included records that are not previous studies:
+                               neither in ``studies.csv`` with an earlier ``data_version`` (for the update in
+                               progress: a version already frozen in ``snapshots.csv``) nor linked to a
+                               full-text-included record of an earlier version; ``None`` while an included record has
                                no ``study_id`` (``included_reports_unlinked`` says how many)
 reports_of_new_studies         full-text-included records linked to those new studies (``None`` likewise)
 reports_of_previous_studies    full-text-included records linked to studies included in an earlier version
@@ -114,16 +116,26 @@ def prisma_flow(data_dir: Path | str | None = None, data_version: int | None = N
 
     data_dir = Path(data_dir) if data_dir is not None else DATA_DIR
     return flow_counts(_read(data_dir, "search_runs"), _read(data_dir, "records"), _read(data_dir, "screening"),
-                       data_version)
+                       data_version, previous_studies(_read(data_dir, "studies"), _read(data_dir, "snapshots"),
+                                                      data_version))
 
 
 def dataset_flow(ds, data_version: int | None) -> FlowCounts:
     """The same counts from a loaded dataset (its ``runs``, ``records`` and ``screening`` frames)."""
-    return flow_counts(_rows(ds.runs), _rows(ds.records), _rows(ds.screening), data_version)
+    return flow_counts(_rows(ds.runs), _rows(ds.records), _rows(ds.screening), data_version,
+                       previous_studies(_rows(ds.studies), _rows(ds.snapshots), data_version))
 
 
-def flow_counts(runs: list[dict], records: list[dict], decisions: list[dict],
-                data_version: int | None = None) -> FlowCounts:
+def previous_studies(studies: list[dict], snapshots: list[dict], data_version: int | None) -> frozenset:
+    """The studies included before ``data_version`` (None: before the update in progress, i.e. in a frozen
+    version); a studies table without ``data_version`` gives none."""
+    frozen = {int(r["data_version"]) for r in snapshots if r.get("data_version")}
+    earlier = (lambda v: v < data_version) if data_version is not None else (lambda v: v in frozen)
+    return frozenset(r["study_id"] for r in studies if r.get("data_version") and earlier(int(r["data_version"])))
+
+
+def flow_counts(runs: list[dict], records: list[dict], decisions: list[dict], data_version: int | None = None,
+                previous: frozenset = frozenset()) -> FlowCounts:
     runs = [r for r in runs if r.get("status") == "ok"]
     cur = current_decisions(decisions)
     mine = [r for r in runs if _version_of(r) == data_version]
@@ -152,7 +164,7 @@ def flow_counts(runs: list[dict], records: list[dict], decisions: list[dict],
     included = [r for r in assessed if dec(r, "full-text") == "include"]
     reasons = Counter(cur[(r["record_id"], "full-text")].get("reason", "") for r in excluded_ft)
 
-    earlier_studies = {r["study_id"] for r in records
+    earlier_studies = set(previous) | {r["study_id"] for r in records
                        if r["run_id"] in earlier_runs and r.get("study_id") and not r.get("duplicate_of")
                        and dec(r, "full-text") == "include"}
     unlinked = [r for r in included if not r.get("study_id")]
