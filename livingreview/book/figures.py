@@ -173,40 +173,43 @@ def prisma_update_figure(fd) -> Figure:
                  "identified, screened or assessed", fill="#f7f7f7")
         else:
             per = "\n".join(f"{SOURCE_NAMES.get(s, s)}: n = {_n(c)}" for s, c in f.records_identified.items())
-            _box(ax, xd, Y(0.86), w, 0.10, f"Records identified\n{per}")
-            _box(ax, xd, Y(0.72), w, 0.06, f"Removed before screening:\nduplicates n = {_n(f.duplicates_removed)}; "
-                 f"other: {_n(f.records_removed_other)}")
-            _box(ax, xd, Y(0.59), w, 0.07, f"Records screened: n = {_n(f.records_screened)}\nexcluded: "
-                 f"{_n(f.records_excluded)}; awaiting: {_n(f.records_awaiting_screening)}")
-            _box(ax, xd, Y(0.46), w, 0.07, f"Reports sought: n = {_n(f.reports_sought)}\nnot retrieved: "
-                 f"{_n(f.reports_not_retrieved)}")
             reasons = "".join(f"\n  {r}: {c}" for r, c in f.reports_excluded_reasons.items())
-            _box(ax, xd, Y(0.31), w, 0.10 + 0.02 * len(f.reports_excluded_reasons),
+            stages = [  # (position, height, text, fill): one box per PRISMA stage, top to bottom
+                (0.86, 0.10, f"Records identified\n{per}", None),
+                (0.745, 0.06, f"Removed before screening:\nduplicates n = {_n(f.duplicates_removed)}; "
+                              f"other: {_n(f.records_removed_other)}", None),
+                (0.635, 0.06, f"Records screened: n = {_n(f.records_screened)}\nexcluded: "
+                              f"{_n(f.records_excluded)}; awaiting: {_n(f.records_awaiting_screening)}", None),
+                (0.525, 0.06, f"Reports sought: n = {_n(f.reports_sought)}\nnot retrieved: "
+                              f"{_n(f.reports_not_retrieved)}", None),
+                (0.38, 0.08 + 0.02 * len(f.reports_excluded_reasons),
                  f"Reports assessed: n = {_n(f.reports_assessed)}\nexcluded: {_n(f.reports_excluded)}{reasons}"
-                 f"\nawaiting: {_n(f.reports_awaiting_assessment)}")
-            _box(ax, xd, Y(0.15), w, 0.07, f"New studies included: n = {_n(f.new_studies_included)}\n"
-                 f"reports of new studies: n = {_n(f.reports_of_new_studies)}", fill="#eaf6ea")
-            for y0, y1 in ((0.81, 0.75), (0.69, 0.625), (0.555, 0.495), (0.425, 0.36 + 0.01 *
-                                                                          len(f.reports_excluded_reasons)),
-                           (0.26 - 0.01 * len(f.reports_excluded_reasons), 0.205)):
-                _arrow(ax, xd, Y(y0), xd, Y(y1))
+                 f"\nawaiting: {_n(f.reports_awaiting_assessment)}", None),
+                (0.215, 0.08, f"New studies included: n = {_n(f.new_studies_included)}\nreports of new studies: "
+                              f"n = {_n(f.reports_of_new_studies)}\nreports of previous studies: "
+                              f"n = {_n(f.reports_of_previous_studies)}", "#eaf6ea"),
+            ]
+            for y, h, text, fill in stages:
+                _box(ax, xd, Y(y), w, h, text, **({"fill": fill} if fill else {}))
+            for (y0, h0, *_), (y1, h1, *_) in zip(stages, stages[1:]):
+                _arrow(ax, xd, Y(y0) - h0 / 2, xd, Y(y1) + h1 / 2)
         if fd.other_methods is None:
             _box(ax, xo, Y(0.55), w, 0.08, "None recorded", fill="#f7f7f7")
         else:
             _box(ax, xo, Y(0.86), w, 0.10, "Studies identified without a\nsystematic search (publications\n"
                  "that came to the project's attention)")
             _box(ax, xo, Y(0.55), w, 0.08, f"Records screened: {NOT_REPORTED}\nReports assessed: {NOT_REPORTED}")
-            _box(ax, xo, Y(0.17), w, 0.07, f"New studies included: n = {fd.other_methods}", fill="#eaf6ea")
+            _box(ax, xo, Y(0.215), w, 0.07, f"New studies included: n = {fd.other_methods}", fill="#eaf6ea")
             _arrow(ax, xo, Y(0.81), xo, Y(0.59))
-            _arrow(ax, xo, Y(0.51), xo, Y(0.17) + 0.035)
+            _arrow(ax, xo, Y(0.51), xo, Y(0.215) + 0.035)
         top = Y(0.06) + 0.03
         _box(ax, 0.5, Y(0.06), 0.60, 0.06, f"Total studies included in version {fd.version}: n = {fd.total_studies}"
              f"\nreports of total included studies: n = {fd.total_reports}", fill="#fdf3e1", weight="bold")
         _arrow(ax, xp, Y(0.82), 0.30, top)
         if f is not None:
-            _arrow(ax, xd, Y(0.17) - 0.035, xd, top)
+            _arrow(ax, xd, Y(0.215) - 0.04, xd, top)
         if fd.other_methods is not None:
-            _arrow(ax, xo, Y(0.17) - 0.035, 0.70, top)
+            _arrow(ax, xo, Y(0.215) - 0.035, 0.70, top)
         foot = "'not reported': the project's search records do not give this count."
     _synthesis_box(ax, fd, syn_h / 2 + 0.02, syn_h)
     ax.text(0.02, 0.004, foot, fontsize=7.5, color="#555", va="bottom")
