@@ -1,4 +1,5 @@
-"""Command line: ``python -m livingreview {results,diagnostics,validate,build,diff,run}``.
+"""Command line: ``python -m livingreview {results,diagnostics,validate,build,diff,run}`` and the living loop's
+``{search,import-screening,queue,link,flow,freeze}``.
 
 Every failure is one clear message on stderr (never a traceback): exit 1 when the data, a notebook or the build
 failed, exit 2 for an invalid request (as argparse does).
@@ -21,6 +22,16 @@ def _add_spec_arguments(parser: argparse.ArgumentParser) -> None:
                         help="test/CI for the pooled estimate: z, t, knha (Hartung–Knapp), adhoc (default %(default)s)")
     parser.add_argument("--pi-dist", choices=PI_DISTS, default=PRIMARY.pi_dist,
                         help="prediction-interval distribution: z, t1 = t(k−1), t2 = t(k−2) (default %(default)s)")
+
+
+#: The surveillance commands, delegated as they are to ``python -m livingreview.surveillance`` (they talk to the
+#: network or write the surveillance tables; the build never runs them).
+SURVEILLANCE = {
+    "search": "search PubMed, Europe PMC and ClinicalTrials.gov since the last recorded run (needs network)",
+    "import-screening": "append screening decisions from an ASReview export or a CSV (never overwriting)",
+    "queue": "write the records awaiting screening as a CSV for ASReview LAB",
+    "link": "link a record to the included study it reports",
+}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -80,11 +91,39 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--data-version", type=int, default=None, help="use an earlier data version (default: latest)")
     p.add_argument("--no-html", action="store_true", help="do not write the HTML copy")
     p.add_argument("--list", action="store_true", help="list the template's parameters and their defaults, then stop")
+
+    for name, text in SURVEILLANCE.items():
+        p = sub.add_parser(name, help=text, add_help=False,
+                           description=f"{text}; options as python -m livingreview.surveillance {name} --help")
+        p.add_argument("rest", nargs=argparse.REMAINDER)
+    p = sub.add_parser("flow", help="print a data version's PRISMA 2020 counts (from the search records) as JSON")
+    p.add_argument("--data", type=Path, default=DATA_DIR)
+    p.add_argument("--version", type=int, default=None, help="data version (default: the update in progress)")
+    p = sub.add_parser("freeze", help="freeze a data version: its snapshot (data/snapshots/vN) and its search runs")
+    p.add_argument("--version", type=int, required=True)
+    p.add_argument("--data", type=Path, default=DATA_DIR)
+    p.add_argument("--date", default=None, help="the freeze date YYYY-MM-DD (default: today)")
+    p.add_argument("--note", default="", help="a reader-facing note on the snapshot (e.g. why it is late)")
     return parser
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in SURVEILLANCE:  # its options go to the surveillance command as they are
+        return _surveillance(argv[0], argv[1:])
     args = _parser().parse_args(argv)
+    if args.command == "flow":
+        from livingreview.review.flow import prisma_flow
+
+        flow = prisma_flow(args.data, args.version)
+        if not flow.sources_searched:
+            which = "the update in progress" if args.version is None else f"data version {args.version}"
+            print(f"flow: no search run is recorded for {which}; nothing to count", file=sys.stderr)
+            return 1
+        print(json.dumps(flow.as_dict(), indent=1, ensure_ascii=False))
+        return 0
+    if args.command == "freeze":
+        return _freeze(args)
     if args.command == "validate":
         from livingreview.dataset import validate_cli
         return validate_cli(args.data)
@@ -170,6 +209,38 @@ def _build(args) -> int:
     except Exception as err:  # noqa: BLE001 — data and file-system problems: one message, never a traceback
         return _failure("Build stopped", err)
     print(f"Book built: open {out / 'index.html'}")
+    return 0
+
+
+def _surveillance(command: str, rest: list[str]) -> int:
+    """``python -m livingreview search …`` is ``python -m livingreview.surveillance search …`` (``--data`` anywhere)."""
+    from livingreview.surveillance import main as surveillance_main
+
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--data", default=None)
+    known, others = pre.parse_known_args(rest)
+    return surveillance_main((["--data", known.data] if known.data else []) + [command, *others])
+
+
+def _freeze(args) -> int:
+    """Write the version's snapshot; if it is the latest version, give the update's search runs their version."""
+    from livingreview.build.snapshots import FreezeError, freeze
+    from livingreview.surveillance import SurveillanceError, assign_data_version
+
+    try:
+        written = freeze(args.data, args.version, on=args.date, note=args.note)
+        print(f"freeze: data version {args.version}: {len(written) - 1} tables copied to "
+              f"{Path(args.data) / 'snapshots' / f'v{args.version}'}, recorded in snapshots.csv")
+        import csv
+
+        with open(Path(args.data) / "versions.csv", encoding="utf-8", newline="") as fh:
+            latest = max(int(r["data_version"]) for r in csv.DictReader(fh))
+        if args.version == latest:
+            n = assign_data_version(args.data, args.version)
+            print(f"freeze: {n} search run(s) assigned data_version {args.version}")
+    except (FreezeError, SurveillanceError) as err:
+        print(str(err), file=sys.stderr)
+        return 1
     return 0
 
 

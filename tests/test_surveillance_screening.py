@@ -9,8 +9,9 @@ import pytest
 
 pytest.importorskip("Bio.Entrez")  # the scenario's PubMed pages are parsed by Bio.Entrez
 
+from livingreview.review.flow import prisma_flow  # noqa: E402
 from livingreview.surveillance import (DataError, SurveillanceError, assign_data_version, export_queue,  # noqa: E402
-                                       import_screening, link_study, main, prisma_flow, screening_queue, search,
+                                       import_screening, link_study, main, screening_queue, search,
                                        validate_tables)
 from test_surveillance_support import (FIXTURES, ScriptedTransport, clock, make_data_dir, quiet, rerun_steps,  # noqa: E402
                                        run1_steps, run3_steps)
@@ -185,6 +186,8 @@ def test_main_runs_the_commands(searched, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "7 decision(s) appended" in out and "unmatched: asreview_v2_export.csv, line 10" in out
     assert main(["--data", str(searched), "queue", str(tmp_path / "q.csv")]) == 0
-    assert main(["--data", str(searched), "flow"]) == 0
+    from livingreview.cli import main as lr_main
+
+    assert lr_main(["flow", "--data", str(searched)]) == 0
     assert '"records_screened": 7' in capsys.readouterr().out
     assert main(["--data", str(searched), "validate"]) == 0

@@ -13,7 +13,7 @@ from livingreview.book import changelog, what_changed
 from livingreview.build import build
 from livingreview.config import DATA_DIR, PRIMARY
 from livingreview.dataset import load_dataset
-from livingreview.review import versions
+from livingreview.review import history, versions
 from livingreview.review.outcomes import outcome_subgroups, results_table
 
 ADDED_IN_V2 = {"agrawal2025_india", "inocd22_2025_italy"}
@@ -87,22 +87,22 @@ def test_what_changed_attributes_each_shift_to_the_right_studies(ds, contributio
 
 
 def test_changelog_lists_the_added_studies_and_the_moved_outcomes(ds, contributions):
-    entries = versions.changelog(ds)
+    entries = history.history(ds)
     assert [e.version for e in entries] == [1, 2]
     v1, v2 = entries
     assert v1.previous is None and v1.moves == () and len(v1.added) == int((ds.studies["data_version"] == 1).sum())
-    assert set(v2.added_ids) == ADDED_IN_V2 and v2.previous == 1
-    assert {m.outcome for m in v2.moves} == set(contributions)
+    assert set(v2.added["study_id"]) == ADDED_IN_V2 and v2.previous == 1
+    assert {m.outcome for m in v2.moves if m.overall} == set(contributions)
     text = changelog.load(data_dir="data").entries_markdown().data
-    for label in v2.added:
+    for label in v2.added["display_label"]:
         assert fmt.md(label) in text  # as Markdown source: data text escaped
-    assert versions.changelog(ds, upto=1) == (v1,)
+    assert [e.version for e in history.history(ds, upto=1)] == [1]
 
 
 def test_what_changed_page_for_the_first_version_says_there_is_nothing_to_compare():
     page = what_changed.load(data_dir="data", data_version=1)
     assert "no earlier version" in page.sentence().data
-    assert "Nothing to compare" in page.table().data
+    assert "Nothing to compare" in page.moves_table().data
 
 
 @pytest.fixture(scope="module")

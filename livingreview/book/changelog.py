@@ -1,67 +1,81 @@
-"""The changelog (``notebooks/changelog.ipynb``): every data version, what it added and which estimates moved."""
+"""The changelog (``notebooks/changelog.ipynb``): every data version's "What's new" in brief, newest first."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import pandas as pd
 from IPython.display import HTML, Markdown
 
 from livingreview import format as fmt
 from livingreview.book import common
+from livingreview.book.common import esc as _esc, raw_table
+from livingreview.book.what_changed import search_sentence
 from livingreview.config import PRIMARY
-from livingreview.review import versions as vs
+from livingreview.review import history as hs
 
-READS = ("studies", "outcome_definitions", "versions", "outcomes")
+READS = ("studies", "reports", "outcome_definitions", "versions", "outcomes", "search", "search_runs", "records",
+         "screening", "snapshots", "protocol")
 
 
 @dataclass(frozen=True)
 class ChangelogPage:
     ds: object
-    entries: tuple
+    entries: tuple  # hs.WhatsNew, oldest first
 
     def sentence(self) -> Markdown:
         last = self.entries[-1]
-        return Markdown(f"{len(self.entries)} data {'version' if len(self.entries) == 1 else 'versions'} so far; "
-                        f"the latest shown here is version {last.version}, literature searched to "
-                        f"{fmt.long_date(last.info.search_date)}. Generated from `data/versions.csv` and the "
-                        f"`data_version` column of `data/studies.csv` when the book is built.")
+        return Markdown(f"{fmt.plural(len(self.entries), 'data version')} so far; the latest shown here is version "
+                        f"{last.version}, whose last systematic literature search is of "
+                        f"{fmt.long_date(last.search_date)}. Generated from the versions as published "
+                        f"(`data/versions.csv`, `data/snapshots/`) and the search records when the book is built.")
 
     def versions_table(self) -> HTML:
         rows = []
         for e in self.entries:
-            rows.append({
-                "Version": e.version, "Dataset frozen": fmt.long_date(e.info.date),
-                "Literature searched to": fmt.long_date(e.info.search_date),
-                "Studies added": len(e.added),
-                "Outcomes moved": "— (first version)" if e.previous is None else len(e.moves),
-            })
-        return common.html(pd.DataFrame(rows))
+            fired = [t.trigger_id for t in e.triggers if t.fired]
+            rows.append([str(e.version), _esc(fmt.long_date(e.date)),
+                         _esc(", ".join(f"{s.source} to {s.window_end}" for s in e.searches)
+                              or f"none recorded; last systematic search {e.search_date}"),
+                         _esc(e.update_class), str(len(e.added)), str(len(e.removed)), str(len(e.corrections)),
+                         "—" if e.previous is None else str(sum(m.overall for m in e.moves)),
+                         "—" if e.previous is None else (_esc(", ".join(fired)) or "none")])
+        return HTML(raw_table(["Version", "Frozen", "Searches", "Update class", "Studies added", "Removed",
+                               "Corrected", "Overall estimates moved", "Triggers fired"], rows))
 
     def entries_markdown(self) -> Markdown:
         """One section per version, newest first."""
         parts = []
         for e in reversed(self.entries):
-            added = ", ".join(fmt.md(label) for label in e.added)
-            parts.append(f"**Version {e.version}** — dataset of {fmt.long_date(e.info.date)}, literature searched to "
-                         f"{fmt.long_date(e.info.search_date)}. {fmt.md(e.info.description)}.\n")
+            parts.append(f"**Version {e.version}** — dataset of {fmt.long_date(e.date)}; "
+                         f"*{fmt.md(e.update_class)}*. {fmt.md(e.description)}. {search_sentence(e)}\n")
+            names = ", ".join(fmt.md(x) for x in e.added["display_label"])
             if e.previous is None:
-                parts.append(f"- Studies: {len(e.added)} ({added}).\n")
-            else:
-                parts.append(f"- Studies added: {added or 'none'}.")
-                if e.moves:
-                    for m in e.moves:
-                        shift = ("new estimate" if m.old.k == 0 else
-                                 f"{fmt.pct(m.old.estimate)} → {fmt.pct(m.new.estimate)} "
-                                 f"({'+' if m.shift_pp >= 0 else '−'}{abs(m.shift_pp):.1f} pp)")
-                        parts.append(f"- {fmt.md(m.label)}: k {m.old.k} → {m.new.k}, {shift}; from "
-                                     f"{', '.join(fmt.md(label) for label in m.new_labels) or 'corrections'}.")
-                else:
-                    parts.append("- No pooled estimate moved.")
-                parts.append("")
+                parts.append(f"- Studies: {len(e.added)} ({names}).\n")
+                continue
+            parts.append(f"- Studies added: {names or 'none'}.")
+            if len(e.removed):
+                parts.append(f"- Studies removed: {', '.join(fmt.md(x) for x in e.removed['display_label'])}.")
+            for c in e.corrections:
+                fields = "; ".join(f"{fmt.md(f.where + ' ' if f.where else '')}{fmt.md(f.column)} "
+                                   f"{fmt.md(f.old or 'empty')} → {fmt.md(f.new or 'empty')}" for f in c.changes)
+                parts.append(f"- Corrected: {fmt.md(c.label)} ({fields}).")
+            overall = [m for m in e.moves if m.overall]
+            for m in overall:
+                a, b = m.change.old, m.change.new
+                shift = ("new estimate" if a is None else "no estimate any more" if b is None else
+                         f"{fmt.pct(a['estimate'])} → {fmt.pct(b['estimate'])} ({hs.pp_text(m.shift_pp)})")
+                ks = f"k {0 if a is None else int(a['k'])} → {0 if b is None else int(b['k'])}"
+                caution = f"; caution: {'; '.join(m.cautions)}" if m.cautions else ""
+                parts.append(f"- {fmt.md(m.label)}: {ks}, {shift}{fmt.md(caution)}.")
+            if not overall:
+                parts.append("- No overall estimate moved.")
+            fired = [t for t in e.triggers if t.fired]
+            parts.append("- Triggers fired: " + ("; ".join(f"{fmt.md(t.trigger_id)} ({fmt.md(t.evidence)})"
+                                                           for t in fired) if fired else "none") + ".")
+            parts.append("")
         return Markdown("\n".join(parts))
 
 
 def load(data_dir="data", data_version=None) -> ChangelogPage:
     ds = common.dataset(READS, data_dir, "the changelog")
-    return ChangelogPage(ds, vs.changelog(ds, PRIMARY, upto=data_version))
+    return ChangelogPage(ds, hs.history(ds, PRIMARY, upto=data_version))

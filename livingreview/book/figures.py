@@ -1,4 +1,5 @@
-"""The book's other figures: PRISMA 2020 flow diagram, MINORS traffic lights, leave-one-out plot, model panel.
+"""The book's other figures: PRISMA 2020 flow diagrams (the paper's, and each updated version's), MINORS traffic
+lights, leave-one-out plot, model panel, estimates across data versions.
 
 Forest and funnel plots live in :mod:`livingreview.engine.plots`. Everything here draws on a bare ``Figure`` (no pyplot
 state, so notebooks never show a figure twice) and returns it; :func:`png_bytes` renders deterministically.
@@ -80,7 +81,7 @@ def prisma_figure(search: pd.DataFrame, studies: pd.DataFrame) -> Figure:
          f"not yet identified from its text: {(v1['identification'] == 'not identified').sum()}",
          fill="#e8f0fa")
     _box(ax, right, 0.36, 0.36, 0.12,
-         f"New studies (update search):\n{len(new)}"
+         f"New studies (later data versions):\n{len(new)}"
          + (f" · versions {', '.join(str(v) for v in sorted(new['data_version'].unique()))}" if len(new) else ""),
          fill="#eaf6ea")
     _box(ax, 0.55, 0.13, 0.60, 0.10,
@@ -94,6 +95,162 @@ def prisma_figure(search: pd.DataFrame, studies: pd.DataFrame) -> Figure:
     _arrow(ax, left, 0.30, 0.45, 0.18)
     _arrow(ax, right, 0.30, 0.68, 0.18)
     ax.text(0.02, 0.02, "'not reported': the paper does not give this count.", fontsize=7.5, color="#555")
+    return fig
+
+
+NOT_REPORTED = "not reported"
+SOURCE_NAMES = {"pubmed": "PubMed", "europepmc": "Europe PMC", "ctgov": "ClinicalTrials.gov"}
+
+
+def _n(value) -> str:
+    """A count for a flow box: '1,234', or "not reported" when the data do not give it (never a guess)."""
+    return NOT_REPORTED if value is None else f"{int(value):,}"
+
+
+def _flow_axes(height: float) -> tuple[Figure, object]:
+    fig = Figure(figsize=(11, height))
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.axis("off")
+    return fig, ax
+
+
+def _synthesis_box(ax, fd, y: float, h: float) -> None:
+    lines = [f"{label}: {k}" for label, k in fd.synthesis] or ["no outcome has a pooled estimate"]
+    half = (len(lines) + 1) // 2
+    ax.text(0.5, y + h / 2 - 0.005, "Studies in the synthesis of each outcome (k, this version)", ha="center",
+            va="top", fontsize=8.5, weight="bold")
+    for col, chunk in ((0.06, lines[:half]), (0.53, lines[half:])):
+        ax.text(col, y + h / 2 - 0.03, "\n".join(chunk), ha="left", va="top", fontsize=7.8, linespacing=1.35)
+    ax.add_patch(FancyBboxPatch((0.03, y - h / 2), 0.94, h, boxstyle="round,pad=0.005,rounding_size=0.01",
+                                linewidth=1, edgecolor="#4a5a6a", facecolor="#fbfbfb"))
+
+
+def prisma_update_figure(fd) -> Figure:
+    """The PRISMA 2020 flow diagram of one data version (``livingreview.review.history.FlowDiagram``).
+
+    Version 1: the paper's counts (``search.csv``). A later version: the diagram for updated reviews — the previous
+    version's studies and reports, new studies via databases and registers (from the recorded search runs and
+    screening decisions) and via other methods (studies added without a recorded search), the total, and the
+    studies in each outcome's synthesis. A count the data do not give is drawn as "not reported"."""
+    n_syn = max(len(fd.synthesis), 1)
+    syn_h = 0.05 + 0.018 * ((n_syn + 1) // 2)
+    fig, ax = _flow_axes(8.6 + 3.2 * syn_h)
+    scale = 1 - syn_h - 0.05  # the flow above, the synthesis box below
+    Y = lambda y: syn_h + 0.04 + y * scale  # noqa: E731
+    ax.text(0.5, 0.995, f"PRISMA 2020 flow diagram — data version {fd.version}"
+            + ("" if fd.previous is None else f" (update of version {fd.previous})"),
+            ha="center", va="top", fontsize=11, weight="bold")
+    if fd.previous is None:
+        p = fd.paper or {}
+        x, side = 0.36, 0.80
+        _box(ax, x, Y(0.88), 0.44, 0.07, f"Records identified from databases: n = {_n(p.get('records_databases'))}\n"
+             f"Registered trials: n = {_n(p.get('records_registers'))}")
+        _box(ax, side, Y(0.88), 0.30, 0.07, f"Duplicates removed: {_n(p.get('duplicates_removed'))}")
+        _box(ax, x, Y(0.70), 0.44, 0.06, f"Records screened: {_n(p.get('records_screened'))}")
+        _box(ax, side, Y(0.70), 0.30, 0.06, f"Records excluded: {_n(p.get('records_excluded_screening'))}")
+        _box(ax, x, Y(0.52), 0.44, 0.06, f"Full texts assessed for eligibility: {_n(p.get('reports_assessed'))}")
+        _box(ax, side, Y(0.52), 0.30, 0.06, f"Full texts excluded: {_n(p.get('reports_excluded'))}")
+        _box(ax, x, Y(0.30), 0.50, 0.10, f"Studies included (the paper): {_n(p.get('studies_included'))}\n"
+             f"in this dataset: {fd.total_studies} studies, {fd.total_reports} reports", fill="#fdf3e1",
+             weight="bold")
+        for y0, y1 in ((0.845, 0.73), (0.67, 0.55), (0.49, 0.35)):
+            _arrow(ax, x, Y(y0), x, Y(y1))
+        for y in (0.88, 0.70, 0.52):
+            _arrow(ax, x + 0.22, Y(y), side - 0.15, Y(y))
+        foot = "'not reported': the paper does not give this count."
+    else:
+        xp, xd, xo, w = 0.15, 0.50, 0.85, 0.27
+        for xx, head in ((xp, "Previous studies"), (xd, "New studies via databases and registers"),
+                         (xo, "New studies via other methods")):
+            ax.text(xx, 0.955, head, ha="center", va="top", fontsize=9, weight="bold", color="#2b4a6a")
+        _box(ax, xp, Y(0.86), w, 0.08, f"Studies included in version {fd.previous}:\nn = {_n(fd.previous_studies)}"
+             f"\nReports of these studies: n = {_n(fd.previous_reports)}", fill="#e8f0fa")
+        f = fd.search
+        if f is None:
+            _box(ax, xd, Y(0.55), w, 0.12, "No search run is recorded\nfor this version: no records\n"
+                 "identified, screened or assessed", fill="#f7f7f7")
+        else:
+            per = "\n".join(f"{SOURCE_NAMES.get(s, s)}: n = {_n(c)}" for s, c in f.records_identified.items())
+            reasons = "".join(f"\n  {r}: {c}" for r, c in f.reports_excluded_reasons.items())
+            stages = [  # (position, height, text, fill): one box per PRISMA stage, top to bottom
+                (0.86, 0.10, f"Records identified\n{per}", None),
+                (0.745, 0.06, f"Removed before screening:\nduplicates n = {_n(f.duplicates_removed)}; "
+                              f"other: {_n(f.records_removed_other)}", None),
+                (0.635, 0.06, f"Records screened: n = {_n(f.records_screened)}\nexcluded: "
+                              f"{_n(f.records_excluded)}; awaiting: {_n(f.records_awaiting_screening)}", None),
+                (0.525, 0.06, f"Reports sought: n = {_n(f.reports_sought)}\nnot retrieved: "
+                              f"{_n(f.reports_not_retrieved)}", None),
+                (0.38, 0.08 + 0.02 * len(f.reports_excluded_reasons),
+                 f"Reports assessed: n = {_n(f.reports_assessed)}\nexcluded: {_n(f.reports_excluded)}{reasons}"
+                 f"\nawaiting: {_n(f.reports_awaiting_assessment)}", None),
+                (0.215, 0.08, f"New studies included: n = {_n(f.new_studies_included)}\nreports of new studies: "
+                              f"n = {_n(f.reports_of_new_studies)}\nreports of previous studies: "
+                              f"n = {_n(f.reports_of_previous_studies)}", "#eaf6ea"),
+            ]
+            for y, h, text, fill in stages:
+                _box(ax, xd, Y(y), w, h, text, **({"fill": fill} if fill else {}))
+            for (y0, h0, *_), (y1, h1, *_) in zip(stages, stages[1:]):
+                _arrow(ax, xd, Y(y0) - h0 / 2, xd, Y(y1) + h1 / 2)
+        if fd.other_methods is None:
+            _box(ax, xo, Y(0.55), w, 0.08, "None recorded", fill="#f7f7f7")
+        else:
+            _box(ax, xo, Y(0.86), w, 0.10, "Studies identified without a\nsystematic search (publications\n"
+                 "that came to the project's attention)")
+            _box(ax, xo, Y(0.55), w, 0.08, f"Records screened: {NOT_REPORTED}\nReports assessed: {NOT_REPORTED}")
+            _box(ax, xo, Y(0.215), w, 0.07, f"New studies included: n = {fd.other_methods}", fill="#eaf6ea")
+            _arrow(ax, xo, Y(0.81), xo, Y(0.59))
+            _arrow(ax, xo, Y(0.51), xo, Y(0.215) + 0.035)
+        top = Y(0.06) + 0.03
+        _box(ax, 0.5, Y(0.06), 0.60, 0.06, f"Total studies included in version {fd.version}: n = {fd.total_studies}"
+             f"\nreports of total included studies: n = {fd.total_reports}", fill="#fdf3e1", weight="bold")
+        _arrow(ax, xp, Y(0.82), 0.30, top)
+        if f is not None:
+            _arrow(ax, xd, Y(0.215) - 0.04, xd, top)
+        if fd.other_methods is not None:
+            _arrow(ax, xo, Y(0.215) - 0.035, 0.70, top)
+        foot = "'not reported': the project's search records do not give this count."
+    _synthesis_box(ax, fd, syn_h / 2 + 0.02, syn_h)
+    ax.text(0.02, 0.004, foot, fontsize=7.5, color="#555", va="bottom")
+    return fig
+
+
+def estimates_across_versions_figure(frame: pd.DataFrame) -> Figure:
+    """One panel per outcome: its overall estimate (square), 95% CI (thick line) and 95% PI (thin line) in each data
+    version (``livingreview.review.history.estimates_across_versions``); a version without an estimate is left empty."""
+    outcomes = list(dict.fromkeys(frame["outcome"]))
+    if not outcomes:
+        return message_figure("No outcome has a pooled estimate in any data version.")
+    versions = sorted(frame["data_version"].unique())
+    cols = 3
+    rows = math.ceil(len(outcomes) / cols)
+    fig = Figure(figsize=(11, 0.6 + rows * (0.55 + 0.32 * len(versions))))
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for ax, outcome in zip(axes.flat, outcomes):
+        g = frame[frame["outcome"] == outcome].set_index("data_version")
+        for i, v in enumerate(versions):
+            y = -i
+            if v not in g.index or pd.isna(g.loc[v, "estimate"]):
+                ax.text(50, y, "no estimate", ha="center", va="center", fontsize=7, color="#888")
+                continue
+            r = g.loc[v]
+            if not pd.isna(r["pi_low"]):
+                ax.plot([100 * r["pi_low"], 100 * r["pi_high"]], [y, y], color="#9ab", lw=1)
+            ax.plot([100 * r["ci_low"], 100 * r["ci_high"]], [y, y], color="#2b5d8a", lw=3, solid_capstyle="butt")
+            ax.plot([100 * r["estimate"]], [y], "s", color="black", ms=5)
+            ax.text(101, y, f"k = {int(r['k'])}", va="center", fontsize=7)
+        ax.set_yticks([-i for i in range(len(versions))], [f"v{v}" for v in versions], fontsize=8)
+        ax.set_ylim(-len(versions) + 0.4, 0.6)
+        ax.set_xlim(0, 100)
+        ax.tick_params(axis="x", labelsize=7)
+        ax.set_title(str(g["label"].iloc[0]), fontsize=8.5, loc="left")
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+    for ax in list(axes.flat)[len(outcomes):]:
+        ax.axis("off")
+    fig.supxlabel("pooled proportion (%) — square: estimate; thick line: 95% CI; thin line: 95% PI", fontsize=8.5)
+    fig.tight_layout()
     return fig
 
 

@@ -131,13 +131,17 @@ def plan_pages(book, dataset, data_dir: Path, data_version: int | None, work: Pa
 
 
 def _banner(dataset, data_version: int | None) -> str:
+    """The line on every page: the data version, its last *systematic* search (never a search that was not run: a
+    version whose studies were found otherwise says so) and when the dataset was frozen."""
     from livingreview.format import long_date
 
     versions = dataset.versions.sort_values("data_version")
     row = versions.iloc[-1] if data_version is None else versions.set_index("data_version").loc[data_version]
     number = int(versions.iloc[-1]["data_version"]) if data_version is None else data_version
-    return (f"Data version {number} · literature searched to {long_date(row['search_date'])} · "
-            f"dataset of {long_date(row['date'])}")
+    searched = f"literature searched to {long_date(row['search_date'])}"
+    if row["search_basis"] != "systematic search":
+        searched += " (the last systematic search); later studies added without a systematic search"
+    return f"Data version {number} · {searched} · dataset of {long_date(row['date'])}"
 
 
 def _staged_files(manifest, dataset, data_dir: Path, data_version: int | None) -> dict[str, bytes]:

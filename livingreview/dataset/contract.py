@@ -78,6 +78,8 @@ class Dataset:
     runs: pd.DataFrame
     records: pd.DataFrame
     screening: pd.DataFrame
+    protocol: pd.DataFrame
+    snapshots: pd.DataFrame
     data_dir: str = field(default="data")
     reader: str = field(default="")  # who holds this view ("" for the whole dataset)
     row_filters: tuple = field(default=())  # (Read, ...) of the tables filtered by rows

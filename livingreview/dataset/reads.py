@@ -23,6 +23,8 @@ RESOURCES = {
     "search_runs": "runs",
     "records": "records",
     "screening": "screening",
+    "protocol": "protocol",
+    "snapshots": "snapshots",
 }
 _ENTRY = re.compile(r"^(?P<table>[a-z_]+)(?:\[(?P<column>[a-z_]+)=(?P<pattern>[^\]]*)\])?$")
 

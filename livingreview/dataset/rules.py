@@ -21,6 +21,8 @@ PUBLIC_TEXT = {
     "outcome_definitions": ("label", "definition", "population_definition"),
     "versions": ("description",),
     "published": ("note",),
+    "protocol": ("description",),
+    "snapshots": ("note",),
 }
 #: How internal curation shows up in text: references a reader cannot follow.
 INTERNAL = re.compile(r"stored (sources?|corpora|cop(y|ies)|GitHub)|\bfile id\b|\bLEADS\b|\bseeds?[ /]0\d\d\b|"
@@ -281,11 +283,41 @@ def _screening_rules(t: Table, tables: dict[str, Table]) -> list[Violation]:
     return out
 
 
+def _protocol_rules(t: Table, tables: dict[str, Table]) -> list[Violation]:
+    return [Violation(t.file, line, "threshold", "threshold iff kind is not certainty_change", r["threshold"],
+                      f"kind {show(r['kind'])}, threshold {show(r['threshold'])}")
+            for line, r in _rows(t, "kind", "threshold")
+            if (r["kind"] == "certainty_change") != (r["threshold"] is None)]
+
+
+def _snapshot_rules(t: Table, tables: dict[str, Table]) -> list[Violation]:
+    import hashlib
+
+    out = []
+    for line, r in _rows(t, "data_version", "table", "file", "sha256"):
+        if r["data_version"] is None or r["table"] is None or r["file"] is None:
+            continue
+        expected = f"snapshots/v{r['data_version']}/{r['table']}.csv"
+        if r["file"] != expected:
+            out.append(Violation(t.file, line, "file", "snapshot file of its version and table", r["file"],
+                                 f"value {show(r['file'])}, expected {show(expected)}"))
+        elif t.path is not None:
+            stored = t.path.parent / r["file"]
+            if not stored.is_file():
+                out.append(Violation(t.file, line, "file", "snapshot file exists", r["file"], "no such file"))
+            elif r["sha256"] and hashlib.sha256(stored.read_bytes()).hexdigest() != r["sha256"]:
+                out.append(Violation(t.file, line, "sha256", "SHA-256 of the snapshot file", r["sha256"],
+                                     "the frozen copy has been edited since it was written (a correction belongs "
+                                     "in the current data, and shows in the next version)"))
+    return out
+
+
 RULES: dict[str, Callable[[Table, dict], list[Violation]]] = {
     "outcomes": _outcome_rules, "reports": _report_rules, "studies": _study_rules,
     "outcome_definitions": _definition_rules, "quality": _quality_rules, "published": _published_rules,
     "search": _search_rules, "search_strategies": _strategy_rules, "search_runs": _run_rules,
-    "records": _record_rules, "screening": _screening_rules,
+    "records": _record_rules, "screening": _screening_rules, "protocol": _protocol_rules,
+    "snapshots": _snapshot_rules,
 }
 
 

@@ -2,10 +2,10 @@
 
 A study belongs to every data version from its ``data_version`` on, so version v pools the studies of versions
 ≤ v (:meth:`livingreview.dataset.Dataset.pooling_table`). This module compares the pooled results of two versions
-outcome by outcome (:func:`compare_versions`), names the studies responsible for each shift, and writes the
-changelog (:func:`changelog`) — nothing in either is typed by hand.
+outcome by outcome (:func:`compare_versions`) and names the studies responsible for each shift. The full update
+history — versions as published, corrections, every moved estimate, triggers — is :mod:`livingreview.review.history`.
 
-Pure functions and frozen dataclasses; the pages that show them are in :mod:`livingreview.book` (what_changed, changelog).
+Pure functions and frozen dataclasses; the pages that show them are in :mod:`livingreview.book`.
 """
 
 from __future__ import annotations
@@ -122,33 +122,5 @@ def shift_frame(shifts) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-@dataclass(frozen=True)
-class ChangelogEntry:
-    info: VersionInfo
-    previous: int | None
-    added: tuple[str, ...]  # display labels of the studies this version added
-    added_ids: tuple[str, ...]
-    moves: tuple[Shift, ...]  # outcomes whose overall estimate moved against the previous version
-
-    @property
-    def version(self) -> int:
-        return self.info.version
-
-
-def changelog(dataset, spec: Spec = PRIMARY, upto: int | None = None) -> tuple[ChangelogEntry, ...]:
-    """One entry per data version (oldest first, up to ``upto``): dates, description, studies added and the
-    outcomes whose overall estimate moved against the previous version."""
-    out = []
-    for info in version_info(dataset):
-        if upto is not None and info.version > upto:
-            break
-        added = studies_added(dataset, info.version)
-        prev = previous_version(dataset, info.version)
-        moves = () if prev is None else tuple(s for s in compare_versions(dataset, prev, info.version, spec)
-                                              if s.moved)
-        out.append(ChangelogEntry(info, prev, tuple(added["display_label"]), tuple(added["study_id"]), moves))
-    return tuple(out)
-
-
 __all__ = ["MOVED_PP", "VersionInfo", "version_info", "previous_version", "studies_added", "Pooled", "pooled",
-           "Shift", "compare_versions", "shift_frame", "ChangelogEntry", "changelog"]
+           "Shift", "compare_versions", "shift_frame"]

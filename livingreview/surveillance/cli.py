@@ -1,6 +1,8 @@
 """Command line of the surveillance layer: ``python -m livingreview.surveillance <command> [options]``.
 
-Commands: ``init``, ``search``, ``import-screening``, ``queue``, ``flow``, ``freeze``, ``link``, ``validate``.
+Commands: ``init``, ``search``, ``import-screening``, ``queue``, ``freeze``, ``link``, ``validate``. The same commands
+are subcommands of ``python -m livingreview`` (which adds ``flow``, the PRISMA counts, and makes ``freeze`` also write
+the version's data snapshot).
 Every command takes ``--data DIR`` (default: the repository's ``data/``). A failure prints one line (or, for invalid
 tables, the list of problems) to stderr and exits 2; nothing is changed on disk.
 """
@@ -8,7 +10,6 @@ tables, the list of problems) to stderr and exits 2; nothing is changed on disk.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from livingreview.surveillance.errors import SurveillanceError
@@ -35,9 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     q = sub.add_parser("queue", help="write the records awaiting screening as a CSV for ASReview LAB")
     q.add_argument("out")
     q.add_argument("--stage", choices=("title-abstract", "full-text"), default="title-abstract")
-    f = sub.add_parser("flow", help="print the PRISMA 2020 counts of a data version as JSON")
-    f.add_argument("--version", type=int, default=None, help="data version (default: the update in progress)")
-    fr = sub.add_parser("freeze", help="assign a data version to every run that has none")
+    fr = sub.add_parser("freeze", help="assign a data version to every run that has none "
+                                       "(python -m livingreview freeze also writes the data snapshot)")
     fr.add_argument("--version", type=int, required=True)
     ln = sub.add_parser("link", help="link a record to the included study it reports")
     ln.add_argument("record_id")
@@ -75,12 +75,8 @@ def main(argv=None, *, transport=None, clock=None, out=None, err=None) -> int:
             from livingreview.surveillance.screening import export_queue
 
             say(f"queue: {export_queue(data, args.out, stage=args.stage)} record(s) written to {args.out}")
-        elif args.command == "flow":
-            from livingreview.surveillance.flow import prisma_flow
-
-            say(json.dumps(prisma_flow(data, args.version).as_dict(), indent=1, ensure_ascii=False))
         elif args.command == "freeze":
-            from livingreview.surveillance.flow import assign_data_version
+            from livingreview.surveillance.freeze import assign_data_version
 
             say(f"freeze: {assign_data_version(data, args.version)} run(s) assigned data_version {args.version}")
         elif args.command == "link":

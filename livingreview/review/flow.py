@@ -1,5 +1,10 @@
 """PRISMA 2020 flow counts of one data version's update search, computed from the surveillance tables.
 
+The one home of these counts: the book (``review.history``), ``python -m livingreview flow`` and the tests read them
+here. The rows are those of ``search_runs.csv``, ``records.csv`` and ``screening.csv`` as text (empty = missing):
+:func:`flow_counts` takes them as lists of dicts, :func:`prisma_flow` reads them from a data directory and
+:func:`dataset_flow` from a loaded :class:`~livingreview.dataset.Dataset`.
+
 The counts follow the PRISMA 2020 flow diagram for updated systematic reviews (Page et al., BMJ 2021;372:n71,
 Figure 1 "new studies via databases and registers" column). A count the tables cannot give is ``None`` — the
 diagram shows it as "not reported"; nothing is estimated. The "previous studies" arm (studies and reports of the
@@ -22,8 +27,10 @@ reports_not_retrieved          ``None``: full-text retrieval is not recorded
 reports_assessed               reports sought with a full-text decision include or exclude
 reports_awaiting_assessment    reports sought without one (no decision, or maybe)
 reports_excluded               full-text excludes; ``reports_excluded_reasons``: reason -> count
-new_studies_included           distinct ``study_id`` of full-text-included records that no full-text-included
-                               record of an earlier version is linked to; ``None`` while an included record has
+new_studies_included           distinct ``study_id`` of full-text-included records that are not previous studies:
+                               neither in ``studies.csv`` with an earlier ``data_version`` (for the update in
+                               progress: a version already frozen in ``snapshots.csv``) nor linked to a
+                               full-text-included record of an earlier version; ``None`` while an included record has
                                no ``study_id`` (``included_reports_unlinked`` says how many)
 reports_of_new_studies         full-text-included records linked to those new studies (``None`` likewise)
 reports_of_previous_studies    full-text-included records linked to studies included in an earlier version
@@ -32,12 +39,10 @@ reports_of_previous_studies    full-text-included records linked to studies incl
 
 from __future__ import annotations
 
+import csv
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-
-from livingreview.surveillance import tables
-from livingreview.surveillance.screening import current_decisions
 
 DATABASES = ("pubmed", "europepmc")
 REGISTERS = ("ctgov",)
@@ -70,18 +75,69 @@ class FlowCounts:
         return asdict(self)
 
 
+def _text(value) -> str:
+    """A cell as text: '' for missing (None, NaN, pandas NA), whole numbers without '.0'."""
+    if value is None or value != value or str(value) in ("<NA>", "nan"):
+        return ""
+    return str(value)
+
+
+def _rows(frame) -> list[dict]:
+    return [{k: _text(v) for k, v in r.items()} for r in frame.to_dict("records")]
+
+
+def current_decisions(decisions: list[dict]) -> dict[tuple[str, str], dict]:
+    """(record_id, stage) -> the current decision: the one no other decision supersedes (the latest if several).
+    The import keeps the same rule (``surveillance.screening.current_decisions``, which this layer cannot import;
+    ``tests/test_living.py`` checks that both agree)."""
+    superseded = {d["supersedes"] for d in decisions if d.get("supersedes")}
+    out = {}
+    for d in decisions:
+        if d["decision_id"] not in superseded:
+            out[(d["record_id"], d["stage"])] = d
+    return out
+
+
 def _version_of(run: dict):
     return int(run["data_version"]) if run.get("data_version") else None
 
 
+def _read(data_dir: Path, name: str) -> list[dict]:
+    path = Path(data_dir) / f"{name}.csv"
+    if not path.is_file():
+        return []
+    with open(path, encoding="utf-8", newline="") as fh:
+        return [{k: (v or "").strip() for k, v in r.items() if k is not None} for r in csv.DictReader(fh)]
+
+
 def prisma_flow(data_dir: Path | str | None = None, data_version: int | None = None) -> FlowCounts:
+    """The counts of ``data_version``'s update (None: the runs not yet assigned a version), from the CSV files."""
     from livingreview.config import DATA_DIR
 
     data_dir = Path(data_dir) if data_dir is not None else DATA_DIR
-    runs = [r for r in tables.read_table(data_dir, "search_runs") if r.get("status") == "ok"]
-    records = tables.read_table(data_dir, "records")
-    cur = current_decisions(tables.read_table(data_dir, "screening"))
+    return flow_counts(_read(data_dir, "search_runs"), _read(data_dir, "records"), _read(data_dir, "screening"),
+                       data_version, previous_studies(_read(data_dir, "studies"), _read(data_dir, "snapshots"),
+                                                      data_version))
 
+
+def dataset_flow(ds, data_version: int | None) -> FlowCounts:
+    """The same counts from a loaded dataset (its ``runs``, ``records`` and ``screening`` frames)."""
+    return flow_counts(_rows(ds.runs), _rows(ds.records), _rows(ds.screening), data_version,
+                       previous_studies(_rows(ds.studies), _rows(ds.snapshots), data_version))
+
+
+def previous_studies(studies: list[dict], snapshots: list[dict], data_version: int | None) -> frozenset:
+    """The studies included before ``data_version`` (None: before the update in progress, i.e. in a frozen
+    version); a studies table without ``data_version`` gives none."""
+    frozen = {int(r["data_version"]) for r in snapshots if r.get("data_version")}
+    earlier = (lambda v: v < data_version) if data_version is not None else (lambda v: v in frozen)
+    return frozenset(r["study_id"] for r in studies if r.get("data_version") and earlier(int(r["data_version"])))
+
+
+def flow_counts(runs: list[dict], records: list[dict], decisions: list[dict], data_version: int | None = None,
+                previous: frozenset = frozenset()) -> FlowCounts:
+    runs = [r for r in runs if r.get("status") == "ok"]
+    cur = current_decisions(decisions)
     mine = [r for r in runs if _version_of(r) == data_version]
     if data_version is None:
         earlier = [r for r in runs if _version_of(r) is not None]
@@ -108,7 +164,7 @@ def prisma_flow(data_dir: Path | str | None = None, data_version: int | None = N
     included = [r for r in assessed if dec(r, "full-text") == "include"]
     reasons = Counter(cur[(r["record_id"], "full-text")].get("reason", "") for r in excluded_ft)
 
-    earlier_studies = {r["study_id"] for r in records
+    earlier_studies = set(previous) | {r["study_id"] for r in records
                        if r["run_id"] in earlier_runs and r.get("study_id") and not r.get("duplicate_of")
                        and dec(r, "full-text") == "include"}
     unlinked = [r for r in included if not r.get("study_id")]
@@ -140,27 +196,3 @@ def prisma_flow(data_dir: Path | str | None = None, data_version: int | None = N
         reports_of_previous_studies=old_reports,
         included_reports_unlinked=len(unlinked),
     )
-
-
-def assign_data_version(data_dir: Path | str | None, data_version: int) -> int:
-    """Freeze the update in progress: set ``data_version`` on every run that has none. Returns how many."""
-    from livingreview.config import DATA_DIR
-    from livingreview.surveillance.errors import DataError
-    from livingreview.surveillance.store import Staging
-    from livingreview.surveillance.validate import validate_tables
-
-    data_dir = Path(data_dir) if data_dir is not None else DATA_DIR
-    header, runs = tables.read_rows(tables.table_path(data_dir, "search_runs"))
-    n = 0
-    for r in runs:
-        if not r.get("data_version"):
-            r["data_version"] = str(int(data_version))
-            n += 1
-    if n:
-        problems = validate_tables(data_dir, {"search_runs": runs}, {"search_runs": header}, check_files=False)
-        if problems:
-            raise DataError(problems)
-        st = Staging()
-        st.put(tables.table_path(data_dir, "search_runs"), tables.to_csv_bytes(header, runs))
-        st.commit()
-    return n
