@@ -13,6 +13,7 @@ from livingreview.build.snapshots import FreezeError, freeze
 from livingreview.dataset import DataValidationError, load_dataset
 from livingreview.review import history as hs
 from livingreview.review.flow import current_decisions
+from livingreview.review.outcomes import display_labels
 
 SYNTHETIC = Path(__file__).parent / "fixtures" / "synthetic"
 
@@ -154,8 +155,8 @@ def test_without_snapshots_the_current_tables_stand_in_and_say_so(tmp_path):
 
 def test_new_marks_only_the_latest_versions_studies():
     studies = pd.DataFrame({"label": ["A", "B", "C"], "ref_no": [1, None, None], "data_version": [1, 2, 3]})
-    assert hs.version_labels(studies, latest=3) == ["A [1]", "B [v2]", "C [new]"]
-    assert hs.version_labels(studies, latest=2)[1] == "B [new]"
+    assert display_labels(studies, latest=3) == ["A [1]", "B [v2]", "C [new]"]
+    assert display_labels(studies, latest=2)[1] == "B [new]"
 
 
 def _results(rows):

@@ -11,7 +11,7 @@ from livingreview import format as fmt
 from livingreview.book import common, figures
 from livingreview.review.outcomes import display_labels
 
-READS = ("quality", "studies")
+READS = ("quality", "studies", "versions")
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class QualityPage:
         wide = q.pivot_table(index="study_id", columns=by, values="score", aggfunc="first", sort=False)
         wide = wide.rename(columns={c: "Total (printed)" for c in wide.columns if str(c).lower().startswith("total")})
         studies = self.ds.studies.set_index("study_id").loc[list(wide.index)].reset_index()
-        wide.index = display_labels(studies)
+        wide.index = display_labels(studies, self.ds.latest_version)
         return wide
 
     def sentence(self) -> Markdown:

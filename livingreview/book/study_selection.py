@@ -44,14 +44,14 @@ class SelectionPage:
                  text(r["regimen"], "unknown"), text(r["backbone"]), text(r["disease_status"], "unknown"),
                  text(r["ph_status"]), text(r["age"]), "" if pd.isna(r["n_treated"]) else str(int(r["n_treated"])),
                  text(r["follow_up"]), str(int(r["data_version"]))]
-                for label, (_, r) in zip(display_labels(s), s.iterrows())]
+                for label, (_, r) in zip(display_labels(s, self.data_version or self.ds.latest_version), s.iterrows())]
         return HTML(common.raw_table(["Study", "Design", "Publication", "Regimen", "Backbone", "Disease status", "Ph",
                                       "Age", "N", "Follow-up", "Version"], rows))
 
     def identification_table(self) -> HTML:
         s = self._studies()
         table = pd.DataFrame({
-            "Study": display_labels(s),
+            "Study": display_labels(s, self.data_version or self.ds.latest_version),
             "Status": s["identification"], "How identified / why not": s["identification_note"].fillna(""),
             "Overlap risk": s["overlap_note"].fillna(""),
         })

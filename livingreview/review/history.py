@@ -42,7 +42,7 @@ from livingreview import format as fmt
 from livingreview.config import PRIMARY, Spec
 from livingreview.review.changes import EstimateChange, estimate_changes
 from livingreview.review.flow import FlowCounts, dataset_flow
-from livingreview.review.outcomes import results_table
+from livingreview.review.outcomes import display_labels, results_table
 from livingreview.review.versions import previous_version
 
 #: The tables a snapshot copies: the extraction dataset and its protocol. Not the surveillance ledgers (append-only,
@@ -149,16 +149,6 @@ def version_results(vd: VersionData, spec: Spec = PRIMARY) -> pd.DataFrame:
 
 def versions_frame(ds) -> pd.DataFrame:
     return ds.versions.sort_values("data_version").reset_index(drop=True)
-
-
-def version_labels(studies: pd.DataFrame, latest: int) -> list[str]:
-    """'Kantarjian et al. [18]' for the paper's studies, 'X et al. [new]' for the latest version's and
-    'X et al. [v2]' for an earlier update's: "[new]" marks only the studies of the latest version."""
-    out = []
-    for label, ref, v in zip(studies["label"], studies["ref_no"], studies["data_version"]):
-        out.append(f"{label} [{int(ref)}]" if pd.notna(ref) else
-                   f"{label} [new]" if int(v) == latest else f"{label} [v{int(v)}]")
-    return out
 
 
 # --- searches ------------------------------------------------------------------------------------------------------
@@ -428,7 +418,7 @@ def whats_new(ds, version: int, spec: Spec = PRIMARY, certainty: dict | None = N
     new_vd = version_data(ds, version)
     labels = dict(zip(ds.definitions["outcome"], ds.definitions["label"]))
     new_studies = new_vd.dataset.studies[new_vd.dataset.studies["data_version"] <= version]
-    with_labels = lambda s: s.assign(display_label=version_labels(s, ds.latest_version)).reset_index(drop=True)  # noqa: E731
+    with_labels = lambda s: s.assign(display_label=display_labels(s, ds.latest_version)).reset_index(drop=True)  # noqa: E731
     runs = searches(ds, version)
     flow = dataset_flow(ds, version) if runs else None
     if prev is None:
@@ -534,5 +524,5 @@ __all__ = ["SNAPSHOT_TABLES", "CAUTION_FEW", "CAUTION_OVERLAP", "CERTAINTY_NOT_A
            "FieldChange", "FlowDiagram", "Move", "SourceSearch", "TriggerResult", "VersionData", "WhatsNew",
            "ci_side", "combined_hash", "corrections", "current_hash", "data_hash", "estimates_across_versions",
            "evaluate_triggers", "flow_diagram", "frozen_versions", "history", "load_snapshot", "moves", "pp_text",
-           "previous_version", "searches", "sha256_file", "snapshot_rows", "version_data", "version_labels",
+           "previous_version", "searches", "sha256_file", "snapshot_rows", "version_data",
            "version_results", "versions_frame", "whats_new"]

@@ -50,12 +50,14 @@ class OutcomeAnalysis:
         return len(self.studies)
 
 
-def display_labels(studies: pd.DataFrame) -> list[str]:
-    """'Kantarjian et al. [18]' — the paper's label with its reference number, unique within the review."""
-    out = []
-    for label, ref in zip(studies["label"], studies["ref_no"]):
-        out.append(f"{label} [{int(ref)}]" if pd.notna(ref) else f"{label} [new]")
-    return out
+def display_labels(studies: pd.DataFrame, latest: int | None = None) -> list[str]:
+    """'Kantarjian et al. [18]' — the paper's label with its reference number, unique within the review; a study
+    added by an update is '[new]' in the ``latest`` data version shown (default: the latest in ``studies``) and
+    '[v2]', '[v3]' … once a later version exists: "[new]" marks only the latest version's studies."""
+    latest = int(studies["data_version"].max()) if latest is None and len(studies) else latest
+    tag = lambda ref, v: str(int(ref)) if pd.notna(ref) else "new" if int(v) == latest else f"v{int(v)}"  # noqa: E731
+    return [f"{label} [{tag(ref, v)}]"
+            for label, ref, v in zip(studies["label"], studies["ref_no"], studies["data_version"])]
 
 
 def outcome_subgroups(dataset, outcome: str) -> list[str]:
@@ -80,8 +82,9 @@ def analyse_outcome(dataset, outcome: str, spec: Spec = PRIMARY, data_version: i
     rows = rows[~rows["study_id"].isin(omit)]
     rows = rows.sort_values(["data_version", "ref_no", "study_id"], na_position="last").reset_index(drop=True)
     rows["other_population"] = rows["population"] != definition["population"]
+    latest = dataset.latest_version if data_version is None else data_version
     rows["display_label"] = [f"{lab} {OTHER_POPULATION}" if other else lab
-                             for lab, other in zip(display_labels(rows), rows["other_population"])]
+                             for lab, other in zip(display_labels(rows, latest), rows["other_population"])]
     excluded = dataset.excluded(outcome, data_version=data_version)
     if bounds:  # the bounds it adds are pooled, so they are not "excluded"
         excluded = excluded[~excluded["study_id"].isin(rows["study_id"])].reset_index(drop=True)

@@ -46,7 +46,7 @@ def previous_version(dataset, version: int) -> int | None:
 def studies_added(dataset, version: int) -> pd.DataFrame:
     """The studies that version ``version`` added (their ``data_version`` equals it), with display labels."""
     s = dataset.studies[dataset.studies["data_version"] == version].copy()
-    s["display_label"] = display_labels(s)
+    s["display_label"] = display_labels(s, dataset.latest_version)
     return s.reset_index(drop=True)
 
 
@@ -99,7 +99,7 @@ def compare_versions(dataset, old: int, new: int, spec: Spec = PRIMARY, outcomes
     defs = dataset.definitions.sort_values("display_order")
     labels = dict(zip(defs["outcome"], defs["label"]))
     studies = dataset.studies.set_index("study_id")
-    disp = dict(zip(dataset.studies["study_id"], display_labels(dataset.studies)))
+    disp = dict(zip(dataset.studies["study_id"], display_labels(dataset.studies, new)))
     out = []
     for outcome in (defs["outcome"] if outcomes is None else outcomes):
         a, b = pooled(dataset, outcome, old, spec), pooled(dataset, outcome, new, spec)
