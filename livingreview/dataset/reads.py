@@ -23,6 +23,7 @@ RESOURCES = {
     "search_runs": "runs",
     "records": "records",
     "screening": "screening",
+    "certainty": "certainty",
 }
 _ENTRY = re.compile(r"^(?P<table>[a-z_]+)(?:\[(?P<column>[a-z_]+)=(?P<pattern>[^\]]*)\])?$")
 
