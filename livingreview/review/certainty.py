@@ -81,7 +81,8 @@ class CertaintyInputs:
         rob = f"quality scores of {scored} of {fmt.plural(self.k, 'study', 'studies')}: {bands}"
         if self.unscored:
             rob += f"; not scored: {'; '.join(self.unscored)}"
-        rob += f"; {self.short_report_patients:,} of {self.patients:,} patients from abstracts, registry records or product information"
+        rob += (f"; {self.short_report_patients:,} of {self.patients:,} patients from abstracts, registry records or "
+                f"product information")
         if self.k < 2:
             inconsistency = "one study: heterogeneity not estimable"
         else:
@@ -112,7 +113,8 @@ def certainty_inputs(dataset, analysis: OutcomeAnalysis) -> CertaintyInputs | No
     p = res.proportion()
     totals = dataset.quality_totals().drop_duplicates("study_id").set_index("study_id")
     scored = studies[studies["study_id"].isin(totals.index)]
-    bands = {band: int((totals.loc[scored["study_id"], "quality"] == band).sum()) for band in ("high", "moderate", "low")}
+    scored_bands = totals.loc[scored["study_id"], "quality"]
+    bands = {band: int((scored_bands == band).sum()) for band in ("high", "moderate", "low")}
     reports = dataset.reports
     types = reports.set_index("report_id")["report_type"]
     row_types = studies["report_id"].map(types)
