@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from livingreview import format as fmt
-from livingreview.config import MIN_K_BIAS, PRIMARY, Spec
+from livingreview.config import MEASURE_LABELS, MIN_K_BIAS, PRIMARY, Spec
 from livingreview.review.outcomes import OutcomeAnalysis, analyse_outcome
 
 DOMAINS = ("risk of bias", "inconsistency", "indirectness", "imprecision", "publication bias")
@@ -57,6 +57,7 @@ class CertaintyInputs:
     pi_low: float  # NaN when the prediction interval is not estimable (k < 3)
     pi_high: float
     tau: float  # on the analysis scale (logit in the primary analysis)
+    scale: str  # that scale, in words
     i2: float
     bands: dict  # quality band → pooled studies in it
     unscored: tuple[str, ...]  # pooled studies without a quality score
@@ -88,7 +89,7 @@ class CertaintyInputs:
         else:
             pi = (f"95% PI {fmt.interval(self.pi_low, self.pi_high)} ({self.pi_width_pp:.1f} pp wide)"
                   if np.isfinite(self.pi_low) else "95% PI not estimable (k < 3)")
-            inconsistency = (f"τ = {self.tau:.2f} (logit), {fmt.i2_text(self.i2)}; {pi}; serious above "
+            inconsistency = (f"τ = {self.tau:.2f} ({self.scale} scale), {fmt.i2_text(self.i2)}; {pi}; serious above "
                              f"{PI_SERIOUS_PP:.0f} pp, very serious above {PI_VERY_SERIOUS_PP:.0f} pp")
         indirect = (f"{len(self.other_population)} of {self.k} rows count another denominator; regimens: "
                     f"{'; '.join(self.regimens) or 'unknown'}; disease status: "
@@ -125,7 +126,7 @@ def certainty_inputs(dataset, analysis: OutcomeAnalysis) -> CertaintyInputs | No
     return CertaintyInputs(
         outcome=analysis.outcome, k=analysis.k, patients=int(studies["total"].sum()), estimate=p.estimate,
         ci_low=p.ci_low, ci_high=p.ci_high, pi_low=_finite(p.pi_low), pi_high=_finite(p.pi_high),
-        tau=float(np.sqrt(res.tau2)), i2=float(res.i2), bands=bands,
+        tau=float(np.sqrt(res.tau2)), scale=MEASURE_LABELS[analysis.spec.measure], i2=float(res.i2), bands=bands,
         unscored=tuple(studies.loc[~studies["study_id"].isin(totals.index), "display_label"]),
         short_report_patients=int(studies.loc[row_types.isin(SHORT_REPORTS).to_numpy(), "total"].sum()),
         other_population=tuple(studies.loc[studies["other_population"], "display_label"]),
@@ -188,6 +189,7 @@ class Finding:
 
     outcome: str
     label: str
+    kind: str
     analysis: OutcomeAnalysis
     inputs: CertaintyInputs | None
     certainty: Certainty | None
@@ -201,9 +203,9 @@ def summary_of_findings(dataset, spec: Spec = PRIMARY, data_version: int | None 
         defs = defs[defs["kind"].isin(kinds)]
     shown = data_version if data_version is not None else dataset.latest_version
     out = []
-    for outcome, label in zip(defs["outcome"], defs["label"]):
+    for outcome, label, kind in zip(defs["outcome"], defs["label"], defs["kind"]):
         analysis = analyse_outcome(dataset, outcome, spec, data_version=data_version)
-        out.append(Finding(outcome, label, analysis, certainty_inputs(dataset, analysis),
+        out.append(Finding(outcome, label, kind, analysis, certainty_inputs(dataset, analysis),
                            certainty(dataset, outcome, shown)))
     return tuple(out)
 

@@ -8,6 +8,8 @@ studies is the one the paper prints for that analysis, else — for an outcome o
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pandas as pd
 
 from livingreview import format as fmt
@@ -61,4 +63,39 @@ def paper_text(row) -> str:
     return percent(row["estimate"]) + (f" (95% CI {ci})" if ci else "")
 
 
-__all__ = ["PAPER", "interval", "paper_results", "paper_row", "paper_text", "percent"]
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """How much of the paper's evidence this dataset holds: its studies identified, the study–outcome results it
+    pooled that the dataset traces to a source (the paper's set, version 1), studies added since, and the audit's
+    statuses of the paper's printed numbers."""
+
+    paper_studies: int
+    identification: dict  # identified / probable / not identified → studies of version 1
+    added_studies: int  # studies of later data versions (up to the version shown)
+    paper_pairs: int  # Σ paper_k over the outcomes whose k the paper states
+    traced_pairs: int  # version-1 rows with exact counts for those outcomes
+    outcomes_with_k: int
+    audit_counts: dict  # status → printed numbers
+
+
+def coverage(dataset, data_version: int | None = None) -> Coverage:
+    """Reads studies, outcomes, outcome_definitions, published and versions (the audit's reads)."""
+    from livingreview.review.audit import REFERENCE_VERSION, STATUSES, audit
+
+    studies = dataset.studies
+    v1 = studies[studies["data_version"] == REFERENCE_VERSION]
+    later = studies[studies["data_version"] > REFERENCE_VERSION]
+    if data_version is not None:
+        later = later[later["data_version"] <= data_version]
+    stated = dataset.definitions.dropna(subset=["paper_k"])
+    traced = sum(len(dataset.pooling_table(o, data_version=REFERENCE_VERSION)) for o in stated["outcome"])
+    counts = audit(dataset).counts()
+    return Coverage(len(v1), {s: int((v1["identification"] == s).sum()) for s in ("identified", "probable",
+                                                                                  "not identified")},
+                    len(later), int(stated["paper_k"].sum()), traced, len(stated),
+                    {s: counts.get(s, 0) for s in STATUSES})
+
+
+__all__ = ["PAPER", "Coverage", "coverage", "interval", "paper_results", "paper_row", "paper_text", "percent"]
