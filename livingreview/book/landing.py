@@ -108,7 +108,7 @@ class LandingPage:
 
     def summary_table(self) -> HTML:
         main = tuple(f for f in self.findings if f.kind in MAIN_KINDS)
-        return HTML(sof_table(main, self.paper, self.shown_version, "landing"))
+        return HTML(sof_table(main, self.paper, self.shown_version, "landing", folded=True))
 
     def coverage_box(self) -> HTML:
         return HTML(coverage_box(self.coverage))

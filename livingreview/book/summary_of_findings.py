@@ -38,8 +38,9 @@ SOF_COLUMNS = ["Outcome", "Studies (patients)", "Pooled proportion (95% CI)", "9
 
 def context(ds, params: dict) -> dict:
     """The analysis and the thresholds the template states (from the module that applies them)."""
-    return {**common.spec_context(params), "ci_serious": f"{CI_SERIOUS_PP:.0f}", "ci_very_serious": f"{CI_VERY_SERIOUS_PP:.0f}",
-            "pi_serious": f"{PI_SERIOUS_PP:.0f}", "pi_very_serious": f"{PI_VERY_SERIOUS_PP:.0f}"}
+    return {**common.spec_context(params), "ci_serious": f"{CI_SERIOUS_PP:.0f}",
+            "ci_very_serious": f"{CI_VERY_SERIOUS_PP:.0f}", "pi_serious": f"{PI_SERIOUS_PP:.0f}",
+            "pi_very_serious": f"{PI_VERY_SERIOUS_PP:.0f}"}
 
 
 def ours(f: Finding) -> tuple[str, str, str]:
@@ -90,14 +91,18 @@ def sof_rows(findings, paper: pd.DataFrame, shown_version: int, prefix: str = "s
     return rows, notes
 
 
-def sof_table(findings, paper: pd.DataFrame, shown_version: int, prefix: str = "sof") -> str:
-    """The summary-of-findings table with its numbered footnotes (HTML)."""
+def sof_table(findings, paper: pd.DataFrame, shown_version: int, prefix: str = "sof", folded: bool = False) -> str:
+    """The summary-of-findings table with its numbered footnotes (HTML); ``folded``: the footnotes behind a
+    disclosure (the landing page), which the browser opens when a footnote mark is followed."""
     rows, notes = sof_rows(findings, paper, shown_version, prefix)
     listed = "".join(f'<li id="{prefix}-note-{i}">{note}</li>' for i, note in enumerate(notes, start=1))
     legend = " · ".join(f"{SYMBOLS[level]} {LEVELS[level]}" for level in sorted(LEVELS, reverse=True))
+    notes_html = f'<ol class="livingreview-footnotes">{listed}</ol>' if listed else ""
+    if notes_html and folded:
+        notes_html = (f"<details><summary>Footnotes: why each certainty was rated down ({len(notes)})</summary>"
+                      f"{notes_html}</details>")
     return (common.raw_table(SOF_COLUMNS, rows) + f'<p class="livingreview-legend">Certainty: {legend}. '
-            f"Footnotes: the domains rated down, with the reviewers' reasons.</p>"
-            + (f'<ol class="livingreview-footnotes">{listed}</ol>' if listed else ""))
+            f"Footnotes: the domains rated down, with the reviewers' reasons.</p>" + notes_html)
 
 
 @dataclass(frozen=True)

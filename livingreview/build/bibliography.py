@@ -83,8 +83,12 @@ def bib_text(value) -> str:
 
 
 def _entry(kind: str, key: str, fields: dict, escape: bool = True) -> str:
-    body = ",\n".join(f"  {name} = {{{bib_text(v) if escape and name not in ('url',) else v}}}"
-                      for name, v in fields.items() if v not in (None, ""))
+    """One BibTeX entry. Titles are braced, so that the style keeps their case ("INO-VATE", "GRADE")."""
+    def value(name, v):
+        text = bib_text(v) if escape and name != "url" else str(v)
+        return f"{{{text}}}" if name == "title" else text
+
+    body = ",\n".join(f"  {name} = {{{value(name, v)}}}" for name, v in fields.items() if v not in (None, ""))
     return f"@{kind}{{{key},\n{body}\n}}\n"
 
 
@@ -132,11 +136,12 @@ def dataset_entries(dataset) -> list[tuple[str, str]]:
 
 
 def bibliography(dataset) -> str:
-    """The whole ``references.bib``: the dataset's reports, then the methods literature."""
+    """The whole ``references.bib``: the dataset's reports, then the methods literature; each entry's ``order``
+    is its place in the list (the bibliography keeps it, whatever the order of citation)."""
     parts = [entry for _, entry in dataset_entries(dataset)]
     for key, (label, kind, fields) in METHODS.items():
         parts.append(_entry(kind, key, {**fields, "label": label}, escape=False))
-    return "\n".join(parts)
+    return "\n".join(entry.replace("\n}\n", f",\n  order = {{{i}}}\n}}\n") for i, entry in enumerate(parts))
 
 
 def reference_anchor(ref_no: int) -> str:
@@ -158,7 +163,7 @@ def _register_styles() -> None:
 
     class AsWritten(BaseSortingStyle):
         def sort(self, entries):
-            return list(entries)
+            return sorted(entries, key=lambda e: int(str(e.fields.get("order", 0))))
 
     class Style(Unsorted):
         default_label_style = Labels

@@ -25,7 +25,7 @@ PUBLIC_TEXT = {
 }
 #: How internal curation shows up in text: references a reader cannot follow.
 INTERNAL = re.compile(r"stored (sources?|corpora|cop(y|ies)|GitHub)|\bfile id\b|\bLEADS\b|\bseeds?[ /]0\d\d\b|"
-                      r"look-?ups?\b|\b(curation )?pass \d\b|compendium|\bstaging/", re.I)
+                      r"look-?ups?\b|\b(curation )?pass \d\b|compendium|\bstaging/|\bcurators?\b|curator_note", re.I)
 #: Outcome fields that a row with counts must have.
 WITH_COUNTS = ("population", "bound", "report_id", "location")
 
