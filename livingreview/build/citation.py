@@ -12,14 +12,19 @@ from livingreview.config import ROOT
 CITATION = ROOT / "CITATION.cff"
 
 
+def load_citation(path: Path | None = None) -> dict:
+    """CITATION.cff as a mapping (``path``: another file; default: the repository's, read at call time)."""
+    return _load(Path(path or CITATION))
+
+
 @lru_cache(maxsize=4)
-def load_citation(path: Path = CITATION) -> dict:
+def _load(path: Path) -> dict:
     import yaml
 
-    return yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
 
 
-def repository_url(path: Path = CITATION) -> str | None:
+def repository_url(path: Path | None = None) -> str | None:
     """The repository's public URL (``repository-code``), without a trailing slash; None when not set."""
     url = (load_citation(path).get("repository-code") or "").strip().rstrip("/")
     return url or None
@@ -32,7 +37,7 @@ def _authors(cff: dict) -> str:
     return ", ".join(n for n in names if n)
 
 
-def cite_this_version(data_version: int, dataset_date: str, path: Path = CITATION) -> str:
+def cite_this_version(data_version: int, dataset_date: str, path: Path | None = None) -> str:
     """'The livingreview contributors. <title>. Version 0.1.0, data version 2 (dataset of 21 November 2026).' —
     plain text from CITATION.cff and the data version shown; the repository's URL only when it is set."""
     cff = load_citation(path)
@@ -42,7 +47,7 @@ def cite_this_version(data_version: int, dataset_date: str, path: Path = CITATIO
     return text + (f" {url}" if url else "")
 
 
-def repository_links(path: Path = CITATION) -> dict[str, str]:
+def repository_links(path: Path | None = None) -> dict[str, str]:
     """Where a reader can see the code, report a data error or suggest an edit — only when ``repository-code`` is
     set (GitHub-style issue URLs); empty otherwise."""
     url = repository_url(path)
@@ -52,7 +57,7 @@ def repository_links(path: Path = CITATION) -> dict[str, str]:
             "Suggest an edit": f"{url}/issues/new?title=Suggested%20edit%3A%20"}
 
 
-def cite_markdown(data_version: int, dataset_date: str, path: Path = CITATION) -> str:
+def cite_markdown(data_version: int, dataset_date: str, path: Path | None = None) -> str:
     """The "Cite this version" block of the landing page (MyST Markdown; data text escaped)."""
     from livingreview.format import md
 
@@ -67,7 +72,7 @@ def cite_markdown(data_version: int, dataset_date: str, path: Path = CITATION) -
     return "\n".join(lines) + "\n"
 
 
-def cite_footer_html(data_version: int, dataset_date: str, path: Path = CITATION) -> str:
+def cite_footer_html(data_version: int, dataset_date: str, path: Path | None = None) -> str:
     """The footer line of every page: how to cite this version, and the repository links when set (HTML)."""
     import html
 
