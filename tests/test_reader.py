@@ -331,6 +331,9 @@ def test_the_internal_words_include_curation_terms():
 
 
 def test_judgement_table_lists_inputs_beside_each_rating(sof):
-    frame = pd.DataFrame(cells(sof.judgements_table().data), columns=["domain", "inputs", "rating", "reason"])
+    html = sof.judgements_table().data
+    tables = html.split("</details>")[:-1]
+    assert len(tables) == sum(f.inputs is not None for f in sof.findings)
+    frame = pd.DataFrame([c for t in tables for c in cells(t)], columns=["domain", "inputs", "rating", "reason"])
     assert set(frame["rating"]) <= {"not serious", "serious", "very serious"}
     assert (frame["inputs"].str.len() > 0).all() and (frame["reason"].str.len() > 0).all()

@@ -136,17 +136,21 @@ class SummaryPage:
         return HTML(sof_table(self.adverse(), self.paper, self.shown_version, "sof-ae"))
 
     def judgements_table(self) -> HTML:
-        """Every judgement beside the numbers it rests on, outcome by outcome."""
+        """Every judgement beside the numbers it rests on: one folded table per outcome, headed by its certainty."""
         frame = judgement_frame(self.findings)
-        rows = []
+        certainty = {f.outcome: f.certainty for f in self.findings}
+        blocks = []
         for (outcome, label), g in frame.groupby(["outcome", "label"], sort=False):
-            version = g["judged_version"].iloc[0]
-            judged = "not rated" if pd.isna(version) else f"judged for data version {int(version)}"
-            rows.append(("group", f"{common.esc(label)} ({judged})"))
-            for _, r in g.iterrows():
-                rows.append([common.esc(r["domain"]), common.esc(r["inputs"]), common.esc(r["rating"]),
-                             common.esc(r["reason"])])
-        return HTML(common.raw_table(["Domain", "Inputs (computed)", "Rating", "Reviewers' reason"], rows))
+            c = certainty[outcome]
+            head = (f"{common.esc(label)}: not rated" if c is None else
+                    f'{common.esc(label)}: <span class="livingreview-grade">{c.symbols}</span> {c.label} '
+                    f"(judged for data version {c.judged_version})")
+            rows = [[common.esc(r["domain"]), common.esc(r["inputs"]), common.esc(r["rating"]),
+                     common.esc(r["reason"])] for _, r in g.iterrows()]
+            table = common.raw_table(["Domain", "Inputs (computed)", "Rating", "Reviewers' reason"], rows)
+            blocks.append(f'<details class="livingreview-judgements" id="judgements-{outcome.replace("_", "-")}">'
+                          f"<summary>{head}</summary>{table}</details>")
+        return HTML("".join(blocks))
 
 
 def load(data_dir="data", data_version=None, measure=None, method=None, test=None, pi_dist=None,
