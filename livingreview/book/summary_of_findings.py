@@ -128,12 +128,12 @@ class SummaryPage:
                         f"them: {counts or 'none'}.")
 
     def table(self) -> HTML:
-        return HTML(sof_table(self.main(), self.paper, self.shown_version, "sof"))
+        return HTML(sof_table(self.main(), self.paper, self.shown_version, "sof", folded=True))
 
     def adverse_table(self) -> HTML:
         if not self.adverse():
             return HTML("<p>No adverse event has a study with counts in this dataset.</p>")
-        return HTML(sof_table(self.adverse(), self.paper, self.shown_version, "sof-ae"))
+        return HTML(sof_table(self.adverse(), self.paper, self.shown_version, "sof-ae", folded=True))
 
     def judgements_table(self) -> HTML:
         """Every judgement beside the numbers it rests on: one folded table per outcome, headed by its certainty."""
