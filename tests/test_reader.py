@@ -229,14 +229,16 @@ def test_no_page_opens_with_an_empty_code_toggle(real_book):
 # --- references -----------------------------------------------------------------------------------------------------
 
 def test_bibliography_lists_every_report_and_reference(real_book, ds):
+    from livingreview.build.bibliography import METHODS, dataset_entries, reference_anchor
+
     _, html = real_book
     text = (Path(html) / "references.html").read_text(encoding="utf-8")
-    for ref in ds.studies["ref_no"].dropna():
-        assert f'id="cite-ref{int(ref)}"' in text, ref
-    for report in ds.reports["report_id"]:
-        principal = ds.reports.set_index("report_id").loc[report, "role"] == "principal"
-        if not principal:
-            assert f'id="cite-{report.replace("_", "-")}"' in text, report
+    keys = [key for key, _ in dataset_entries(ds)]
+    assert len(keys) == len(ds.reports) + int((ds.studies["identification"] == "not identified").sum())
+    for ref in ds.studies["ref_no"].dropna():  # "[18]" in a table has an entry to link to
+        assert f'id="{reference_anchor(ref)}"' in text, ref
+    for key in keys + list(METHODS):
+        assert f'id="cite-{key.replace("_", "-")}"' in text, key
     for doi in ds.reports["doi"].dropna():
         assert doi in text, doi
 
