@@ -93,6 +93,14 @@ def test_a_later_version_keeps_the_last_judgement_and_says_so(ds):
     assert certainty(ds, "ae_anemia_g3") is None  # no data, no rating
 
 
+def test_certainty_changes_between_versions(ds):
+    from livingreview.review.certainty import certainty_changes
+
+    changes = dict((o, (a, b)) for o, a, b in certainty_changes(ds, 1, ds.latest_version))
+    assert changes["vod"] == (None, "Moderate") and changes["overall_response"] == (None, "Very low")
+    assert certainty_changes(ds, ds.latest_version, ds.latest_version) == []
+
+
 def test_inputs_are_the_outcome_pages_analysis(ds, sof):
     from livingreview.review.certainty import CI_SERIOUS_PP
 

@@ -210,6 +210,18 @@ def summary_of_findings(dataset, spec: Spec = PRIMARY, data_version: int | None 
     return tuple(out)
 
 
+def certainty_changes(dataset, old_version: int, new_version: int) -> list[tuple[str, str | None, str | None]]:
+    """Outcomes whose certainty level differs between two data versions (``(outcome, old, new)`` labels; None: not
+    rated) — what a "What's new" page says when a version changes a rating."""
+    out = []
+    for outcome in dataset.definitions.sort_values("display_order")["outcome"]:
+        old, new = certainty(dataset, outcome, old_version), certainty(dataset, outcome, new_version)
+        labels = (old.label if old else None, new.label if new else None)
+        if labels[0] != labels[1]:
+            out.append((outcome, *labels))
+    return out
+
+
 def judgement_frame(findings) -> pd.DataFrame:
     """One row per pooled outcome × domain: the inputs in words, the rating and the reason (what the certainty
     table of the summary-of-findings page shows)."""
@@ -229,4 +241,4 @@ def judgement_frame(findings) -> pd.DataFrame:
 
 __all__ = ["CI_SERIOUS_PP", "CI_VERY_SERIOUS_PP", "DOMAINS", "DOWNGRADE", "LEVELS", "PI_SERIOUS_PP",
            "PI_VERY_SERIOUS_PP", "START", "SYMBOLS", "Certainty", "CertaintyInputs", "Finding", "Judgement",
-           "certainty", "certainty_inputs", "judgement_frame", "summary_of_findings"]
+           "certainty", "certainty_changes", "certainty_inputs", "judgement_frame", "summary_of_findings"]
