@@ -57,7 +57,8 @@ class AdverseEventsPage:
                 if key in by.index:
                     r = by.loc[key]
                     line[f"{name}: k"] = int(r["k"])
-                    line[f"{name}: % (95% CI)"] = f"{fmt.pct(r['estimate'])} ({fmt.interval(r['ci_low'], r['ci_high'])})"
+                    ci = fmt.interval(r["ci_low"], r["ci_high"])
+                    line[f"{name}: % (95% CI)"] = f"{fmt.pct(r['estimate'])} ({ci})"
                     line[f"{name}: I²"] = fmt.i2_cell(r["i2"], r["k"]).replace("NA", "—")
                 else:
                     line[f"{name}: k"] = 0
@@ -76,4 +77,5 @@ def load(data_dir="data", data_version=None, measure=None, method=None, test=Non
     rows = results_table(ds, common.spec_from(measure, method, test, pi_dist), outcomes=ids,
                          data_version=data_version)
     rows = rows[rows["subgroup"] == "overall"]
-    return AdverseEventsPage(rows, printed.paper_results(ds, outcomes=ids), dict(zip(ds.definitions["outcome"], ds.definitions["label"])), tuple(events))
+    labels = dict(zip(ds.definitions["outcome"], ds.definitions["label"]))
+    return AdverseEventsPage(rows, printed.paper_results(ds, outcomes=ids), labels, tuple(events))
