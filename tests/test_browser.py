@@ -235,3 +235,68 @@ def test_no_asset_is_loaded_from_the_internet(real_book):
         if urls:
             offenders[path.name] = sorted(set(urls))
     assert offenders == {}
+
+
+# --- the reader's pages (issue 16) -------------------------------------------------------------------------------
+
+#: The pages a reader starts from, checked at a desktop and a phone width.
+READER_PAGES = ("index", "summary-of-findings", "references", "results/vod", "results/adverse-events")
+WIDTHS = {"desktop": 1280, "phone": 390}
+#: The longest a page may be, in CSS pixels at each width: a few screens, not a scroll marathon. Pages under
+#: reproduction/ are exempt for now: the audit is being split into readable parts (issue 16) by separate work.
+MAX_PAGE_HEIGHT = {"desktop": 8_000, "phone": 10_000}
+EXEMPT_FROM_HEIGHT = ("reproduction/",)
+
+
+@pytest.mark.parametrize("width", sorted(WIDTHS))
+def test_reader_pages_fit_the_screen(browser, site, width):
+    """The landing page, summary of findings, references and a results page load without errors at both widths,
+    never scroll sideways as a whole (wide tables scroll inside their box), and show their key content."""
+    ctx = browser.new_context(viewport={"width": WIDTHS[width], "height": 900})
+    page = ctx.new_page()
+    log = PageLog(page, site)
+    problems = {}
+    for doc in READER_PAGES:
+        log.problems.clear()
+        page.goto(urljoin(site, f"{doc}.html"), wait_until="load")
+        found = list(log.problems)
+        overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        if overflow > 1:
+            found.append(f"the page scrolls sideways by {overflow}px")
+        if found:
+            problems[doc] = found
+    page.goto(urljoin(site, "index.html"), wait_until="load")
+    text = page.inner_text("article")
+    assert "In brief" in text and "Summary of findings" in text and "Cite this version" in text
+    assert "⊕" in text and "as printed" in text
+    assert page.locator(".livingreview-coverage").is_visible()
+    ctx.close()
+    assert problems == {}, problems
+
+
+def test_footnote_marks_lead_to_their_reason(context, site):
+    """A certainty's footnote mark on the landing page opens the folded footnotes at the reason it points to."""
+    page = context.new_page()
+    page.goto(urljoin(site, "index.html"), wait_until="load")
+    mark = page.locator('.livingreview-table sup a[href="#landing-note-1"]')
+    note = page.locator("#landing-note-1")
+    assert not note.is_visible()
+    mark.click()
+    note.wait_for(state="visible", timeout=5_000)
+    assert "(serious)" in note.inner_text() or "(very serious)" in note.inner_text()
+    page.close()
+
+
+def test_no_page_is_longer_than_a_few_screens(browser, site):
+    heights = {}
+    for width, px in WIDTHS.items():
+        ctx = browser.new_context(viewport={"width": px, "height": 900})
+        page = ctx.new_page()
+        for doc in toc_docs():
+            if doc.startswith(EXEMPT_FROM_HEIGHT):
+                continue
+            page.goto(urljoin(site, f"{doc}.html"), wait_until="load")
+            heights[(width, doc)] = page.evaluate("document.documentElement.scrollHeight")
+        ctx.close()
+    too_long = {k: h for k, h in heights.items() if h > MAX_PAGE_HEIGHT[k[0]]}
+    assert too_long == {}, f"pages longer than {MAX_PAGE_HEIGHT} px: {too_long}"

@@ -13,9 +13,10 @@ from IPython.display import HTML, Markdown
 
 from livingreview import format as fmt
 from livingreview.book import common
+from livingreview.review import paper as printed
 from livingreview.review.outcomes import results_table
 
-READS = ("studies", "outcome_definitions", "versions", "outcomes[outcome=ae_*]")
+READS = ("studies", "outcome_definitions", "versions", "outcomes[outcome=ae_*]", "published[outcome=ae_*]")
 GRADES = (("any", "Any grade"), ("g3", "Grade ≥3"))
 
 
@@ -25,9 +26,18 @@ def adverse_events(definitions: pd.DataFrame) -> list[str]:
     return list(dict.fromkeys(o.removeprefix("ae_").rsplit("_", 1)[0] for o in ae))
 
 
+def paper_cell(row) -> str:
+    """The paper's printed estimate, CI and k of one event and grade ('not printed' when Table 2 has none)."""
+    if row is None:
+        return "not printed"
+    k = "k not printed" if pd.isna(row["k"]) else f"k = {int(row['k'])}"
+    return f"{printed.paper_text(row)}; {k}"
+
+
 @dataclass(frozen=True)
 class AdverseEventsPage:
     rows: pd.DataFrame  # results rows of every adverse-event outcome (overall only)
+    paper: pd.DataFrame  # the paper's printed Table 2 (review.paper.paper_results)
     labels: dict
     events: tuple[str, ...]
 
@@ -47,12 +57,14 @@ class AdverseEventsPage:
                 if key in by.index:
                     r = by.loc[key]
                     line[f"{name}: k"] = int(r["k"])
-                    line[f"{name}: % (95% CI)"] = f"{fmt.pct(r['estimate'])} ({fmt.interval(r['ci_low'], r['ci_high'])})"
+                    ci = fmt.interval(r["ci_low"], r["ci_high"])
+                    line[f"{name}: % (95% CI)"] = f"{fmt.pct(r['estimate'])} ({ci})"
                     line[f"{name}: I²"] = fmt.i2_cell(r["i2"], r["k"]).replace("NA", "—")
                 else:
                     line[f"{name}: k"] = 0
                     line[f"{name}: % (95% CI)"] = "no data"
                     line[f"{name}: I²"] = ""
+                line[f"{name}: {printed.PAPER}, as printed"] = paper_cell(printed.paper_row(self.paper, key))
             out.append(line)
         return common.html(pd.DataFrame(out))
 
@@ -65,4 +77,5 @@ def load(data_dir="data", data_version=None, measure=None, method=None, test=Non
     rows = results_table(ds, common.spec_from(measure, method, test, pi_dist), outcomes=ids,
                          data_version=data_version)
     rows = rows[rows["subgroup"] == "overall"]
-    return AdverseEventsPage(rows, dict(zip(ds.definitions["outcome"], ds.definitions["label"])), tuple(events))
+    labels = dict(zip(ds.definitions["outcome"], ds.definitions["label"]))
+    return AdverseEventsPage(rows, printed.paper_results(ds, outcomes=ids), labels, tuple(events))

@@ -12,6 +12,7 @@ from livingreview.book import common, figures
 from livingreview.config import SUBGROUPS
 from livingreview.engine import plots
 from livingreview.engine.effects import study_intervals
+from livingreview.review import paper as printed
 from livingreview.review.outcomes import (
     OTHER_POPULATION,
     OutcomeAnalysis,
@@ -81,6 +82,35 @@ def summary_frame(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def paper_cells(paper: pd.Series, name: str) -> list[str]:
+    """A row of the summary table holding the paper's printed numbers for one analysis, labelled as the paper's
+    (HTML cells, in the columns of :func:`summary_frame`)."""
+    k = "—" if pd.isna(paper["k"]) else str(int(paper["k"]))
+    return [f"<em>{common.esc(name)}: {printed.PAPER}, as printed</em>", k, "—", common.esc(printed.percent(paper["estimate"])),
+            common.esc(printed.interval(paper["ci_low"], paper["ci_high"])),
+            common.esc(printed.interval(paper["pi_low"], paper["pi_high"])), "—",
+            common.esc(printed.percent(paper["i2"], missing="—")), "—"]
+
+
+def summary_with_paper(rows: pd.DataFrame, paper: pd.DataFrame) -> str:
+    """Our estimates, each followed by the paper's printed one for the same analysis (when it prints one); then the
+    paper's analyses that have no study in this dataset. HTML."""
+    shown = summary_frame(rows)
+    body, matched = [], set()
+    for (_, r), (_, cells) in zip(rows.iterrows(), shown.iterrows()):
+        body.append([common.esc(v) for v in cells])
+        level = r["level"] if isinstance(r["level"], str) else ""
+        p = printed.paper_row(paper, r["outcome"], r["subgroup"], level)
+        if p is not None:
+            body.append(paper_cells(p, cells["Analysis"]))
+            matched.add((r["subgroup"], level))
+    for _, p in paper.iterrows():
+        if (p["subgroup"], p["level"]) not in matched and not pd.isna(p["estimate"]):
+            name = common.subgroup_name(p["subgroup"], p["level"] or None)
+            body.append(paper_cells(p, f"{name} (no study in this dataset)"))
+    return common.raw_table(list(shown.columns), body)
+
+
 def reproduction_badge(ds, outcome: str) -> str:
     """One line: how many of the paper's numbers for this outcome the audit reproduced (Markdown)."""
     from livingreview.review.audit import audit
@@ -109,9 +139,10 @@ class OutcomePage:
         common.glue_markdown({"reproduction_badge": reproduction_badge(self.ds, self.analysis.outcome)})
 
     def summary_table(self) -> HTML:
-        if self.rows.empty:
-            return HTML("<p>No pooled estimate: no study reports this outcome.</p>")
-        return common.html(summary_frame(self.rows))
+        """Our pooled estimates with the paper's printed ones beside them (rows in italics, labelled)."""
+        paper = printed.paper_results(self.ds, outcomes=(self.analysis.outcome,))
+        note = "<p>No pooled estimate: no study in this dataset reports this outcome.</p>" if self.rows.empty else ""
+        return HTML(note + (summary_with_paper(self.rows, paper) if not paper.empty or not self.rows.empty else ""))
 
     def forest(self, column: str | None):
         a = self.analysis

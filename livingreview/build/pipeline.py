@@ -31,7 +31,7 @@ from livingreview.config import BUILD_DIR, DATA_DIR, DATA_OVERRIDE, MANIFEST, RO
 CONFIG = ROOT / "_config.yml"
 TOC = ROOT / "_toc.yml"
 DATA_FILES = ("studies.csv", "outcomes.csv", "outcome_definitions.csv", "quality.csv", "published.csv", "search.csv",
-              "versions.csv")
+              "versions.csv", "certainty.csv")
 
 
 class BuildError(RuntimeError):
@@ -130,14 +130,20 @@ def plan_pages(book, dataset, data_dir: Path, data_version: int | None, work: Pa
     return plan
 
 
+def _version_row(dataset, data_version: int | None):
+    """The number and the versions.csv row of the data version a build shows (the latest when None)."""
+    versions = dataset.versions.sort_values("data_version")
+    if data_version is None:
+        return int(versions.iloc[-1]["data_version"]), versions.iloc[-1]
+    return data_version, versions.set_index("data_version").loc[data_version]
+
+
 def _banner(dataset, data_version: int | None) -> str:
     """The line on every page: the data version, its last *systematic* search (never a search that was not run: a
     version whose studies were found otherwise says so) and when the dataset was frozen."""
     from livingreview.format import long_date
 
-    versions = dataset.versions.sort_values("data_version")
-    row = versions.iloc[-1] if data_version is None else versions.set_index("data_version").loc[data_version]
-    number = int(versions.iloc[-1]["data_version"]) if data_version is None else data_version
+    number, row = _version_row(dataset, data_version)
     searched = f"literature searched to {long_date(row['search_date'])}"
     if row["search_basis"] != "systematic search":
         searched += " (the last systematic search); later studies added without a systematic search"
@@ -145,17 +151,34 @@ def _banner(dataset, data_version: int | None) -> str:
 
 
 def _staged_files(manifest, dataset, data_dir: Path, data_version: int | None) -> dict[str, bytes]:
-    """The configuration with the data banner, the table of contents, and the downloads."""
+    """The configuration (data banner, citation footer, repository buttons), the table of contents, the
+    bibliography, the citation block of the landing page, and the downloads."""
     import yaml
 
+    from livingreview.build.bibliography import bibliography
+    from livingreview.build.citation import cite_footer_html, cite_markdown, repository_url
     from livingreview.build.manifest import toc_text
-    from livingreview.config import PRIMARY
+    from livingreview.config import BOOK_DIR, PRIMARY
+    from livingreview.format import long_date
     from livingreview.review.outcomes import results_table
 
     config = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))
-    config.setdefault("html", {})["announcement"] = _banner(dataset, data_version)
+    html = config.setdefault("html", {})
+    html["announcement"] = _banner(dataset, data_version)
+    number, row = _version_row(dataset, data_version)
+    html["extra_footer"] = cite_footer_html(number, long_date(row["date"]))
+    url = repository_url()
+    if url:  # never invented: the buttons and links exist only when CITATION.cff names the repository
+        config["repository"] = {"url": url, "branch": "main", "path_to_book": "book"}
+        html.update(use_repository_button=True, use_issues_button=True)
+        config.setdefault("launch_buttons", {})["binderhub_url"] = "https://mybinder.org"
+    # A notebook page shadows a static page of the same name (the landing page, index, is a notebook).
+    shadowed = [f"{p.docname}.md" for p in manifest.pages if (BOOK_DIR / f"{p.docname}.md").is_file()]
+    config["exclude_patterns"] = list(config.get("exclude_patterns") or []) + shadowed
     files = {"_config.yml": yaml.safe_dump(config, sort_keys=False, allow_unicode=True).encode(),
-             "_toc.yml": toc_text(manifest).encode()}
+             "_toc.yml": toc_text(manifest).encode(),
+             "references.bib": bibliography(dataset).encode(),
+             "_cite.md": cite_markdown(number, long_date(row["date"])).encode()}
     for name in DATA_FILES:
         if (Path(data_dir) / name).is_file():
             files[f"downloads/{name}"] = (Path(data_dir) / name).read_bytes()

@@ -112,8 +112,17 @@ def render_template(template: Path, context: dict):
     return nb
 
 
+def shows_nothing(cell) -> bool:
+    """A code cell whose outputs a reader never sees: none at all, or only values glued for the page's prose."""
+    return all("scrapbook" in output.get("metadata", {}) for output in cell.get("outputs", []))
+
+
 def tidy_executed(nb, digest: str):
     """Drop run-specific metadata (timestamps, durations) so outputs diff cleanly; hide code behind a toggle.
+
+    A quiet page: a cell that shows nothing (imports, ``page = load(...)``, glue calls) is removed from the HTML
+    entirely (``remove-cell``; myst-nb still reads its glued values), so no page opens with empty "Show code" bars;
+    the code of a cell that shows a result stays one click away (``hide-input``).
 
     papermill gives the cell it injects a random id: it gets a fixed one, so that executing unchanged inputs
     again gives a byte-identical notebook (and Sphinx has nothing to rebuild)."""
@@ -130,7 +139,7 @@ def tidy_executed(nb, digest: str):
         if cell.cell_type == "code":
             tags = cell.metadata.setdefault("tags", [])
             if not {"hide-input", "remove-input", "remove-cell"} & set(tags):
-                tags.append("hide-input")
+                tags.append("remove-cell" if shows_nothing(cell) else "hide-input")
     return nb
 
 
@@ -142,4 +151,4 @@ def notebook_digest(path: Path) -> str | None:
         return None
 
 
-__all__ = ["Href", "RenderError", "notebook_digest", "render_template", "tidy_executed"]
+__all__ = ["Href", "RenderError", "notebook_digest", "render_template", "shows_nothing", "tidy_executed"]

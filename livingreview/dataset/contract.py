@@ -80,6 +80,7 @@ class Dataset:
     screening: pd.DataFrame
     protocol: pd.DataFrame
     snapshots: pd.DataFrame
+    certainty: pd.DataFrame  # the reviewers' GRADE judgements (outcome × domain × data version)
     data_dir: str = field(default="data")
     reader: str = field(default="")  # who holds this view ("" for the whole dataset)
     row_filters: tuple = field(default=())  # (Read, ...) of the tables filtered by rows

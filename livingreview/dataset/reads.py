@@ -25,6 +25,7 @@ RESOURCES = {
     "screening": "screening",
     "protocol": "protocol",
     "snapshots": "snapshots",
+    "certainty": "certainty",
 }
 _ENTRY = re.compile(r"^(?P<table>[a-z_]+)(?:\[(?P<column>[a-z_]+)=(?P<pattern>[^\]]*)\])?$")
 

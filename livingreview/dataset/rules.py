@@ -20,13 +20,14 @@ PUBLIC_TEXT = {
     "outcomes": ("reported_value", "location", "quote", "note", "population_definition"),
     "outcome_definitions": ("label", "definition", "population_definition"),
     "versions": ("description",),
+    "certainty": ("reason",),
     "published": ("note",),
     "protocol": ("description",),
     "snapshots": ("note",),
 }
 #: How internal curation shows up in text: references a reader cannot follow.
 INTERNAL = re.compile(r"stored (sources?|corpora|cop(y|ies)|GitHub)|\bfile id\b|\bLEADS\b|\bseeds?[ /]0\d\d\b|"
-                      r"look-?ups?\b|\b(curation )?pass \d\b|compendium|\bstaging/", re.I)
+                      r"look-?ups?\b|\b(curation )?pass \d\b|compendium|\bstaging/|\bcurators?\b|curator_note", re.I)
 #: Outcome fields that a row with counts must have.
 WITH_COUNTS = ("population", "bound", "report_id", "location")
 
@@ -157,6 +158,18 @@ def _published_rules(t: Table, tables: dict[str, Table]) -> list[Violation]:
             out.append(Violation(t.file, line, "level", "level matches subgroup", level,
                                  f"value {show(level)} is not a {sub} level ({', '.join(SUBGROUP_LEVELS[sub])})"))
     return out
+
+
+def _certainty_rules(t: Table, tables: dict[str, Table]) -> list[Violation]:
+    """A judgement covers every GRADE domain: an outcome rated for a data version is rated in all of them."""
+    domains = t.resource.field("domain").enum or ()
+    seen: dict[tuple, tuple[int, set]] = {}
+    for line, r in _rows(t, "outcome", "domain", "data_version"):
+        _, rated = seen.setdefault((r["outcome"], r["data_version"]), (line, set()))
+        rated.add(r["domain"])
+    return [Violation(t.file, line, "domain", "every GRADE domain rated", outcome,
+                      f"{outcome} (data version {version}) lacks {', '.join(d for d in domains if d not in rated)}")
+            for (outcome, version), (line, rated) in seen.items() if not set(domains) <= rated]
 
 
 def _search_rules(t: Table, tables: dict[str, Table]) -> list[Violation]:
@@ -317,7 +330,7 @@ RULES: dict[str, Callable[[Table, dict], list[Violation]]] = {
     "outcome_definitions": _definition_rules, "quality": _quality_rules, "published": _published_rules,
     "search": _search_rules, "search_strategies": _strategy_rules, "search_runs": _run_rules,
     "records": _record_rules, "screening": _screening_rules, "protocol": _protocol_rules,
-    "snapshots": _snapshot_rules,
+    "snapshots": _snapshot_rules, "certainty": _certainty_rules,
 }
 
 
