@@ -259,3 +259,18 @@ def test_cli_passes_force_and_jobs(monkeypatch):
     monkeypatch.setattr(package, "build", fake_build)
     assert cli.main(["build", "--force", "--jobs", "3"]) == 0
     assert seen["force"] is True and seen["jobs"] == 3
+
+
+def test_the_citation_metadata_is_an_input_of_the_build(tmp_path, monkeypatch):
+    """The footer, the citation block and the repository buttons come from CITATION.cff: changing it must rebuild."""
+    from livingreview.build import citation
+    from livingreview.build.digest import build_key
+    from livingreview.config import DATA_DIR, MANIFEST, ROOT
+
+    cff = tmp_path / "CITATION.cff"
+    monkeypatch.setattr(citation, "CITATION", cff)
+    keys = []
+    for text in ("cff-version: 1.2.0\n", "cff-version: 1.2.0\nrepository-code: https://example.org/r\n"):
+        cff.write_text(text, encoding="utf-8")
+        keys.append(build_key(MANIFEST, DATA_DIR, None, tmp_path / "out", ROOT / "_config.yml"))
+    assert keys[0] != keys[1]

@@ -14,7 +14,7 @@ from livingreview.config import PRIMARY
 from livingreview.review import history as hs
 
 READS = ("studies", "reports", "outcome_definitions", "versions", "outcomes", "search", "search_runs", "records",
-         "screening", "snapshots", "protocol")
+         "screening", "snapshots", "protocol", "certainty")
 
 
 @dataclass(frozen=True)

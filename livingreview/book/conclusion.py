@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from livingreview.book import discussion
 
-READS = ("studies", "outcome_definitions", "versions", "outcomes")
+READS = ("studies", "outcome_definitions", "versions", "outcomes", "published")
 
 
 def load(data_dir="data", data_version=None, measure=None, method=None, test=None,

@@ -10,7 +10,7 @@ from livingreview import format as fmt
 from livingreview.book import common
 from livingreview.review.outcomes import results_table
 
-READS = ("studies", "outcome_definitions", "versions", "outcomes")
+READS = ("studies", "outcome_definitions", "versions", "outcomes", "published")
 
 
 @dataclass(frozen=True)
@@ -37,13 +37,12 @@ class DiscussionPage:
 
     def coverage_sentence(self) -> str:
         """How much of the paper's evidence (version 1) the dataset can trace to a source."""
-        d = self.ds.definitions.dropna(subset=["paper_k"])
-        have = sum(len(self.ds.pooling_table(o, data_version=1)) for o in d["outcome"])
-        want = int(d["paper_k"].sum())
-        v1 = self.ds.studies[self.ds.studies["data_version"] == 1]
-        missing = int((v1["identification"] == "not identified").sum())
-        return (f"The paper pooled {want} study–outcome results for its ten main outcomes; this dataset can trace "
-                f"{have} of them to a source. {missing} of its {len(v1)} included studies could not be identified "
+        from livingreview.review.paper import coverage
+
+        c = coverage(self.ds)
+        return (f"The paper pooled {c.paper_pairs} study–outcome results for its ten main outcomes; this dataset can "
+                f"trace {c.traced_pairs} of them to a source. {c.identification['not identified']} of its "
+                f"{c.paper_studies} included studies could not be identified "
                 f"from the paper's text, so their results are missing, and where the paper's k is larger than ours "
                 f"the estimates are not directly comparable.")
 

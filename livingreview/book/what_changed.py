@@ -17,7 +17,7 @@ from livingreview.engine import plots
 from livingreview.review import history as hs
 
 READS = ("studies", "reports", "outcome_definitions", "versions", "outcomes", "search", "search_runs", "records",
-         "screening", "snapshots", "protocol")
+         "screening", "snapshots", "protocol", "certainty")
 SOURCE_NAMES = figures.SOURCE_NAMES
 
 

@@ -197,11 +197,14 @@ def tree_parts(root: Path, skip=("_build",)) -> list[bytes]:
 
 
 def build_key(manifest: Path, data_dir: Path, data_version: int | None, out: Path, config: Path) -> str:
-    """One hash of everything a build reads (level 1): the manifest, the configuration, every template, every
-    file of the dataset, the package, ``book/`` and the software versions. Equal keys mean equal books."""
+    """One hash of everything a build reads (level 1): the manifest, the configuration, the citation metadata,
+    every template, every file of the dataset, the package, ``book/`` and the software versions. Equal keys mean
+    equal books."""
+    from livingreview.build.citation import CITATION
+
     parts = [f"format {STATE_FORMAT}; data_version {data_version}; data {Path(data_dir).resolve()}; "
              f"out {Path(out).absolute()}".encode(), Path(manifest).read_bytes(), Path(config).read_bytes(),
-             software(NOTEBOOK_SOFTWARE + HTML_SOFTWARE).encode()]
+             CITATION.read_bytes() if CITATION.is_file() else b"", software(NOTEBOOK_SOFTWARE + HTML_SOFTWARE).encode()]
     parts += tree_parts(NOTEBOOKS_DIR)
     parts += tree_parts(Path(data_dir), skip=("staging",))
     parts += [p.relative_to(ROOT).as_posix().encode() + b"\0" + p.read_bytes() for p in package_files()]

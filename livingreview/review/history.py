@@ -48,7 +48,7 @@ from livingreview.review.versions import previous_version
 #: The tables a snapshot copies: the extraction dataset and its protocol. Not the surveillance ledgers (append-only,
 #: versioned row by row) nor ``snapshots`` itself.
 SNAPSHOT_TABLES = ("studies", "reports", "outcomes", "outcome_definitions", "quality", "published", "search",
-                   "versions", "protocol")
+                   "versions", "protocol", "certainty")
 #: Columns never compared for corrections: curation notes are not part of what a reader is shown.
 NOT_COMPARED = ("curator_note", "data_version")
 #: Cautions attached to a moved estimate.
@@ -409,10 +409,22 @@ def _overall_ratings(certainty, version):
     return None if certainty is None else certainty.get(version)
 
 
+def certainty_ratings(ds) -> dict[int, dict[str, str]]:
+    """``{data_version: {outcome: overall certainty}}`` from the reviewers' judgements (``certainty.csv``): for each
+    version, the latest judgement made for it or an earlier version; unrated outcomes are absent."""
+    from livingreview.review.certainty import certainty as judged
+
+    outcomes = list(ds.definitions["outcome"])
+    return {int(v): {o: c.label for o in outcomes if (c := judged(ds, o, int(v))) is not None}
+            for v in ds.versions["data_version"]}
+
+
 def whats_new(ds, version: int, spec: Spec = PRIMARY, certainty: dict | None = None) -> WhatsNew:
     """What ``version`` changed against the version before it (see the module docstring).
 
-    ``certainty``: optional ``{data_version: {outcome: rating}}`` for the ``certainty_change`` trigger."""
+    ``certainty``: ``{data_version: {outcome: rating}}`` for the ``certainty_change`` trigger; by default the
+    reviewers' judgements in the dataset (:func:`certainty_ratings`)."""
+    certainty = certainty_ratings(ds) if certainty is None else certainty
     info = versions_frame(ds).set_index("data_version").loc[version]
     prev = previous_version(ds, version)
     new_vd = version_data(ds, version)
