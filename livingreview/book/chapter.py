@@ -8,16 +8,17 @@ the same dictionaries, so what the chapter says is what the tests check.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from IPython.display import Markdown
+from IPython.display import Image, Markdown
 from matplotlib.figure import Figure
 
 from livingreview import format as fmt
 from livingreview.book import common
-from livingreview.config import Spec
+from livingreview.config import MEASURE_LABELS, METHOD_LABELS, PI_LABELS, PI_SHORT, PRIMARY, TEST_SHORT, Spec
 from livingreview.review.outcomes import analyse_outcome
 
 FONT = 9
@@ -50,6 +51,7 @@ class Chapter:
     spec: Spec
     numbers: dict = field(default_factory=dict)
     markdown: dict = field(default_factory=dict)
+    contrasts: dict = field(default_factory=dict)
 
     def put(self, name: str, value) -> None:
         value = _native(value)
@@ -68,6 +70,25 @@ class Chapter:
 
     def spec_sentence(self) -> Markdown:
         return Markdown(f"Analysis on this page: **{self.spec.describe()}**.")
+
+    def contrast(self, name: str, used, other) -> None:
+        """Record that an exercise compares the page's ``used`` choice of ``name`` with ``other`` (never itself)."""
+        if used == other:
+            raise AssertionError(f"an exercise would compare {name}={used!r} with itself")
+        self.contrasts[name] = (used, other)
+
+    def r(self, code: str) -> None:
+        """The metafor code that computes this chapter's numbers; it prints them under their glued names."""
+        self.markdown["r_code"] = f"~~~r\n{code.strip()}\n~~~"
+
+    def text(self, source: str) -> str:
+        """A template's Markdown with every glued value filled in, as the book shows it (answers in a closed
+        ``<details>``, figures by their caption): what :meth:`show` displays and what the tests read."""
+        return fill_glue(source, self.numbers, self.markdown)
+
+    def show(self, source: str) -> Markdown:
+        """Display a Markdown cell of the template outside the book (the standalone notebook), values filled in."""
+        return Markdown(self.text(source))
 
 
 def _pp(x: float) -> float:
@@ -112,6 +133,144 @@ def _p_range(ps) -> str:
 def _lower(label: str) -> str:
     return label[0].lower() + label[1:]
 
+
+
+# ------------------------------------------------------------------------------ words for the page's choices
+
+def other_choice(used, choices, prefer=()):
+    """The contrasting choice for an exercise: the first of ``prefer`` (then of ``choices``) that is not ``used``."""
+    return next(c for c in (*prefer, *choices) if c != used)
+
+
+def spec_words(ch: Chapter) -> None:
+    """Glue the words that name the page's analysis, so that every sentence naming a choice follows it."""
+    spec = ch.spec
+    ch.md("measure_label", MEASURE_LABELS[spec.measure])
+    ch.md("method_label", METHOD_LABELS[spec.method])
+    ch.md("method_code", spec.method)
+    ch.md("test_short", TEST_SHORT[spec.test])
+    ch.md("pi_label", PI_LABELS[spec.pi_dist])
+    ch.md("pi_short", PI_SHORT[spec.pi_dist])
+    ch.md("model_kind", "common-effect" if spec.method == "FE" else "random-effects")
+
+
+def outcome_words(ch: Chapter, label: str) -> None:
+    ch.md("outcome_label_lower", fmt.md(_lower(label)))
+
+
+def primary_clause(spec: Spec, value: str, name: str) -> str:
+    """', the book's primary analysis' when ``spec``'s choice ``name`` is the book's, else ''."""
+    return ", as in the book's primary analysis" if getattr(PRIMARY, name) == value else ""
+
+
+# ------------------------------------------------------------------------------ glue outside the book
+
+GLUE_ROLE = re.compile(r"\{glue(?::(text|md|any))?\}`([^`]+)`")
+GLUE_MD_BLOCK = re.compile(r"```\{glue:md\}\s+(\S+)\n(?::[^\n]*\n)*```")
+GLUE_FIGURE = re.compile(r"```\{glue:figure\}\s+(\S+)\n(.*?)```", re.S)
+DROPDOWN = re.compile(r"(`{3,})\{(?:dropdown|toggle)\}[ \t]*([^\n]*)\n(.*?)\n\1", re.S)
+ADMONITION = re.compile(r"(`{3,})\{admonition\}[ \t]*([^\n]*)\n(?::[^\n]*\n)*(.*?)\n\1", re.S)
+
+
+def details(summary: str, body: str) -> str:
+    """A closed disclosure block (HTML in Markdown): how answers are hidden outside the book."""
+    return f"<details>\n<summary>{summary}</summary>\n\n{body.strip()}\n\n</details>\n"
+
+
+def fill_glue(source: str, numbers: dict, markdown: dict, figure=None) -> str:
+    """Replace myst-nb glue roles and directives by their values; dropdowns and admonitions become closed
+    ``<details>``; a glued figure becomes ``figure(name, alt)`` (default: nothing) and its caption."""
+
+    def role(match):
+        kind, spec = match.group(1) or "any", match.group(2)
+        key, _, form = spec.partition(":")
+        if key in markdown and kind in ("md", "any"):
+            return markdown[key]
+        if key not in numbers:
+            return f"*({key}?)*"
+        value = numbers[key]
+        return format(value, form) if form else str(value)
+
+    def fig(match):
+        key, body = match.group(1), match.group(2)
+        lines = body.splitlines()
+        alt = next((ln.split(":alt:", 1)[1].strip().strip('"') for ln in lines if ln.startswith(":alt:")), key)
+        caption = "\n".join(ln for ln in lines if not ln.startswith(":")).strip()
+        image = figure(key, alt) if figure else ""
+        return f"{image}\n\n*{caption}*\n" if image else f"*{caption}*\n"
+
+    text = GLUE_FIGURE.sub(fig, source)
+    text = GLUE_MD_BLOCK.sub(lambda m: markdown.get(m.group(1), f"*({m.group(1)}?)*"), text)
+    text = GLUE_ROLE.sub(role, text)
+    text = DROPDOWN.sub(lambda m: details(m.group(2).strip() or "Answer", m.group(3)), text)
+    return ADMONITION.sub(lambda m: details(m.group(2).strip(), m.group(3)), text)
+
+
+def show_figure(name: str, plot) -> Image:
+    """Outside the book: display a figure instead of gluing it (the standalone notebook's ``glue_figure``)."""
+    from livingreview.book.figures import png_bytes
+
+    return Image(data=plot._repr_png_() if hasattr(plot, "_repr_png_") else png_bytes(plot), format="png")
+
+
+# ------------------------------------------------------------------------------ the same computation in R
+
+R_TRANSF = {"PR": "", "PLO": ", transf = transf.ilogit", "PAS": ", transf = transf.iarcsin",
+            "PFT": ", transf = transf.ipft.hm, targs = list(ni = dat$ni)"}
+R_PI_TYPE = {"t1": "t", "t2": "riley"}
+
+
+def r_string(value) -> str:
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def r_vector(values, digits: int | None = None) -> str:
+    return "c(" + ", ".join(r_string(v) if isinstance(v, str) else (f"{v:.{digits}g}" if digits else str(v))
+                            for v in values) + ")"
+
+
+def r_data(x, n, **columns) -> str:
+    """``dat <- data.frame(xi = ..., ni = ...)``: the studies of the page, typed in (runnable anywhere)."""
+    cols = [f"xi = {r_vector([int(v) for v in x])}", f"ni = {r_vector([int(v) for v in n])}"]
+    cols += [f"{k} = {r_vector(list(v))}" for k, v in columns.items()]
+    return "library(metafor)\ndat <- data.frame(" + ",\n                  ".join(cols) + ")"
+
+
+def r_fit(spec: Spec, name: str = "res", data: str = "dat", measure: str | None = None) -> str:
+    """escalc + rma for ``spec`` (``measure`` overrides the spec's)."""
+    m = measure or spec.measure
+    return (f'{data} <- escalc(measure = "{m}", xi = xi, ni = ni, data = {data})\n'
+            f'{name} <- rma(yi, vi, data = {data}, method = "{spec.method}", test = "{spec.test}")')
+
+
+def r_predict(spec: Spec, name: str = "res", measure: str | None = None) -> str:
+    """``p <- predict(...)`` with this spec's back-transformation and prediction-interval distribution.
+
+    metafor's ``pi.type``: "t" is t(k − 1), "riley" t(k − 2); the normal PI with a t-based CI has no pi.type, so it
+    is computed by hand (μ̂ ± z·√(SE² + τ²), as the engine does)."""
+    m = measure or spec.measure
+    if spec.method == "FE":
+        return f"p <- predict({name}{R_TRANSF[m]})"
+    if spec.pi_dist in R_PI_TYPE:
+        return f'p <- predict({name}{R_TRANSF[m]}, pi.type = "{R_PI_TYPE[spec.pi_dist]}")'
+    if spec.test == "z":
+        return f"p <- predict({name}{R_TRANSF[m]})"
+    tf = {"PR": "identity", "PLO": "transf.ilogit", "PAS": "transf.iarcsin"}.get(m)
+    half = f"qnorm(0.975) * sqrt({name}$se^2 + {name}$tau2)"
+    if tf is None:  # PFT: Miller's inverse with the harmonic mean of n
+        back = "function(y) transf.ipft.hm(y, targs = list(ni = dat$ni))"
+    else:
+        back = tf
+    return (f"p <- predict({name}{R_TRANSF[m]})\n"
+            f"back <- {back}\n"
+            f"p$pi.lb <- back(c({name}$b) - {half}); p$pi.ub <- back(c({name}$b) + {half})  # z-based PI")
+
+
+def r_print(values: dict, percent: bool = False) -> str:
+    """Print named numbers; their names are the chapter's glued names, so the output reads against the page."""
+    scale = "100 * " if percent else ""
+    items = ", ".join(f"{k} = {v}" for k, v in values.items())
+    return f"print(round({scale}c({items}), 4))"
 
 
 #: What every primer chapter reads: an outcome's studies (and every other outcome, to suggest one that qualifies).

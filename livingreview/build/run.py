@@ -235,9 +235,6 @@ class _RunPage:
 
 # --------------------------------------------------------------------------------- a readable HTML copy
 
-GLUE_ROLE = re.compile(r"\{glue(?::(text|md|any))?\}`([^`]+)`")
-GLUE_FIGURE = re.compile(r"```\{glue:figure\}\s+(\S+)\n(.*?)```", re.S)
-DROPDOWN = re.compile(r"```\{(?:dropdown|toggle)\}\s*(.*?)\n(.*?)```", re.S)
 RECORD = "application/papermill.record/"
 
 
@@ -252,34 +249,27 @@ def glued_outputs(nb) -> dict[str, dict]:
     return found
 
 
+def _plain(text: str):
+    """A glued text/plain value as the Python value it printed (so format specs apply), else the text."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
 def resolve_glue(markdown: str, glued: dict[str, dict]) -> str:
-    """Replace myst-nb glue roles, glue figures and dropdowns by plain Markdown, as the book would show them."""
-    from myst_nb.core.variables import format_plain_text
+    """Replace myst-nb glue roles and directives by their values, as the book shows them; answers and other
+    dropdowns become closed ``<details>`` (hidden until opened, as in the book)."""
+    from livingreview.book.chapter import fill_glue
 
-    def figure(match):
-        key, body = match.group(1), match.group(2)
-        alt = next((ln.split(":alt:", 1)[1].strip() for ln in body.splitlines() if ln.startswith(":alt:")), key)
-        caption = "\n".join(ln for ln in body.splitlines() if not ln.startswith(":")).strip()
+    texts = {k: b["text/markdown"] for k, b in glued.items() if "text/markdown" in b}
+    numbers = {k: _plain(b["text/plain"]) for k, b in glued.items() if "text/markdown" not in b and "text/plain" in b}
+
+    def figure(key, alt):
         png = glued.get(key, {}).get("image/png")
-        image = f"![{alt}](data:image/png;base64,{png})" if png else f"*(figure {key} not found)*"
-        return f"{image}\n\n*{caption}*\n"
+        return f"![{alt}](data:image/png;base64,{png})" if png else f"*(figure {key} not found)*"
 
-    def dropdown(match):
-        return f"**{match.group(1).strip() or 'Answer'}:** {match.group(2).strip()}\n"
-
-    def role(match):
-        kind, spec = match.group(1) or "any", match.group(2)
-        key, _, fmt = spec.partition(":")
-        bundle = glued.get(key)
-        if bundle is None:
-            return f"*({key}?)*"
-        if kind == "md" or (kind == "any" and "text/markdown" in bundle):
-            return bundle.get("text/markdown", bundle.get("text/plain", ""))
-        return format_plain_text(bundle.get("text/plain", ""), fmt or "s")
-
-    text = GLUE_FIGURE.sub(figure, markdown)
-    text = GLUE_ROLE.sub(role, text)
-    return DROPDOWN.sub(dropdown, text)
+    return fill_glue(markdown, numbers, texts, figure)
 
 
 def notebook_html(nb, title: str) -> str:
