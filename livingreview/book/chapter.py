@@ -18,7 +18,8 @@ from matplotlib.figure import Figure
 
 from livingreview import format as fmt
 from livingreview.book import common
-from livingreview.config import MEASURE_LABELS, METHOD_LABELS, PI_LABELS, PI_SHORT, PRIMARY, TEST_SHORT, Spec
+from livingreview.config import (MEASURE_LABELS, METHOD_LABELS, PI_LABELS, PI_SHORT, PRIMARY, TEST_LABELS, TEST_SHORT,
+                                Spec)
 from livingreview.review.outcomes import analyse_outcome
 
 FONT = 9
@@ -206,11 +207,16 @@ def fill_glue(source: str, numbers: dict, markdown: dict, figure=None) -> str:
     return ADMONITION.sub(lambda m: details(m.group(2).strip(), m.group(3)), text)
 
 
-def show_figure(name: str, plot) -> Image:
-    """Outside the book: display a figure instead of gluing it (the standalone notebook's ``glue_figure``)."""
+def figure_png(plot) -> bytes:
+    """A matplotlib figure or an engine plot as PNG bytes."""
     from livingreview.book.figures import png_bytes
 
-    return Image(data=plot._repr_png_() if hasattr(plot, "_repr_png_") else png_bytes(plot), format="png")
+    return plot._repr_png_() if hasattr(plot, "_repr_png_") else png_bytes(plot)
+
+
+def show_figure(name: str, plot) -> Image:
+    """Outside the book: display a figure instead of gluing it (the standalone notebook's ``glue_figure``)."""
+    return Image(data=figure_png(plot), format="png")
 
 
 # ------------------------------------------------------------------------------ the same computation in R
@@ -279,3 +285,86 @@ READS = ("studies", "outcomes", "outcome_definitions", "versions")
 
 def context(ds, params: dict) -> dict:
     return {**common.outcome_context(ds, params["outcome"]), **common.spec_context(params)}
+
+
+# ------------------------------------------------------------------------------ two specifications side by side
+
+@dataclass(frozen=True)
+class Comparison:
+    """One outcome under two specifications (``run --compare``): the numbers side by side, the forest plots, and a
+    sentence on what changed and why."""
+
+    label: str
+    specs: tuple
+    rows: tuple  # the overall results row of each specification (review.outcomes.analysis_rows)
+    analyses: tuple
+
+    def frame(self) -> pd.DataFrame:
+        def cells(r):
+            return {"Studies": int(r["k"]), "Estimate": fmt.pct(r["estimate"]),
+                    "95% CI": fmt.interval(r["ci_low"], r["ci_high"]),
+                    "95% PI": fmt.interval(r["pi_low"], r["pi_high"]), "τ² (own scale)": fmt.number(r["tau2"], 4),
+                    "I²": fmt.i2_cell(r["i2"]),
+                    "Q (df), p": f"{r['q']:.2f} ({int(r['q_df'])}), {fmt.p_value(r['q_p'])}" if r["k"] > 1 else "NA"}
+        names = [s.describe() for s in self.specs]
+        a, b = (cells(r) for r in self.rows)
+        return pd.DataFrame({"": list(a), names[0]: list(a.values()), names[1]: list(b.values())})
+
+    def changed(self) -> list[str]:
+        a, b = self.specs
+        return [n for n in ("measure", "method", "test", "pi_dist") if getattr(a, n) != getattr(b, n)]
+
+    def sentence(self) -> str:
+        """What changed and why (Markdown)."""
+        (a, b), (ra, rb) = self.specs, self.rows
+        words = {"measure": ("measure", MEASURE_LABELS), "method": ("τ² estimator", METHOD_LABELS),
+                 "test": ("test for the pooled estimate", TEST_SHORT), "pi_dist": ("prediction interval", PI_LABELS)}
+        what = "; ".join(f"the {words[n][0]} from {words[n][1][getattr(a, n)]} to {words[n][1][getattr(b, n)]}"
+                         for n in self.changed())
+        def move(what, x, y):
+            return f"{what} stays at {x}" if x == y else f"{what} moves from {x} to {y}"
+
+        moved = (move("The estimate", fmt.pct(ra["estimate"]), fmt.pct(rb["estimate"])) + ", "
+                 + move("the 95% CI", fmt.interval(ra["ci_low"], ra["ci_high"]),
+                        fmt.interval(rb["ci_low"], rb["ci_high"])) + " and "
+                 + move("the 95% PI", fmt.interval(ra["pi_low"], ra["pi_high"]),
+                        fmt.interval(rb["pi_low"], rb["pi_high"])) + ".")
+        why = [self._why(n) for n in self.changed()]
+        return f"Changed: {what}. {moved} " + " ".join(why)
+
+    def _why(self, name: str) -> str:
+        (a, b), (ra, rb) = self.specs, self.rows
+        if name == "measure":
+            return ("Why: the measure is the scale the studies are averaged on. It sets each study's weight (the "
+                    "variance depends on the proportion on the raw and logit scales, on n only for the arcsine and "
+                    "Freeman–Tukey), and the pooled value is turned back into a proportion from that scale; τ² is on "
+                    "each measure's own scale, so the two τ² values cannot be compared.")
+        if name == "method":
+            more = rb["tau2"] > ra["tau2"]
+            return (f"Why: the data and the scale are the same; only the estimate of the between-study variance "
+                    f"changed, from τ² = {ra['tau2']:.4f} to {rb['tau2']:.4f}. "
+                    + ("A larger τ² makes the study weights more equal and widens the intervals."
+                       if more else "A smaller τ² lets the large studies weigh more and narrows the intervals."
+                       if rb["tau2"] < ra["tau2"] else "The two estimators agree here, so nothing else moves."))
+        if name == "test":
+            return (f"Why: the estimate and τ² do not change; the CI is now built with {TEST_LABELS[b.test]} "
+                    f"instead of {TEST_LABELS[a.test]}, and the PI uses the same standard error.")
+        return (f"Why: the estimate, the CI and τ² do not change; the PI takes its quantile from {PI_LABELS[b.pi_dist]} "
+                f"instead of {PI_LABELS[a.pi_dist]}.")
+
+    def forests(self) -> list:
+        from livingreview.engine import plots
+        return [plots.forest_plot(x.overall, title=f"{x.label}: {s.describe()}")
+                for x, s in zip(self.analyses, self.specs)]
+
+
+def compare(ds, outcome: str, a: Spec, b: Spec, data_version=None) -> Comparison:
+    from livingreview.review.outcomes import analysis_rows
+
+    if a == b:
+        raise ValueError("the two specifications are the same: --compare must change a choice")
+    analyses = tuple(analyse_outcome(ds, outcome, s, data_version=data_version) for s in (a, b))
+    if analyses[0].overall is None:
+        raise ValueError(f"{outcome}: no study reports it with counts; nothing to compare")
+    rows = tuple(pd.DataFrame(analysis_rows(x)).iloc[0] for x in analyses)
+    return Comparison(analyses[0].label, (a, b), rows, analyses)
