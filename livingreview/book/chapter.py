@@ -18,8 +18,16 @@ from matplotlib.figure import Figure
 
 from livingreview import format as fmt
 from livingreview.book import common
-from livingreview.config import (MEASURE_LABELS, METHOD_LABELS, PI_LABELS, PI_SHORT, PRIMARY, TEST_LABELS, TEST_SHORT,
-                                Spec)
+from livingreview.config import (
+    MEASURE_LABELS,
+    METHOD_LABELS,
+    PI_LABELS,
+    PI_SHORT,
+    PRIMARY,
+    TEST_LABELS,
+    TEST_SHORT,
+    Spec,
+)
 from livingreview.review.outcomes import analyse_outcome
 
 FONT = 9
@@ -239,14 +247,17 @@ def r_data(x, n, **columns) -> str:
     """``dat <- data.frame(xi = ..., ni = ...)``: the studies of the page, typed in (runnable anywhere)."""
     cols = [f"xi = {r_vector([int(v) for v in x])}", f"ni = {r_vector([int(v) for v in n])}"]
     cols += [f"{k} = {r_vector(list(v))}" for k, v in columns.items()]
-    return "library(metafor)\ndat <- data.frame(" + ",\n                  ".join(cols) + ")"
+    return ("library(metafor)\n"
+            "ctrl <- list(threshold = 1e-12, tol = 1e-12, maxiter = 10000)  # iterate as far as the book's engine "
+            "(metafor's default stops at 1e-5)\n"
+            "dat <- data.frame(" + ",\n                  ".join(cols) + ")")
 
 
 def r_fit(spec: Spec, name: str = "res", data: str = "dat", measure: str | None = None) -> str:
     """escalc + rma for ``spec`` (``measure`` overrides the spec's)."""
     m = measure or spec.measure
     return (f'{data} <- escalc(measure = "{m}", xi = xi, ni = ni, data = {data})\n'
-            f'{name} <- rma(yi, vi, data = {data}, method = "{spec.method}", test = "{spec.test}")')
+            f'{name} <- rma(yi, vi, data = {data}, method = "{spec.method}", test = "{spec.test}", control = ctrl)')
 
 
 def r_predict(spec: Spec, name: str = "res", measure: str | None = None) -> str:
@@ -349,8 +360,8 @@ class Comparison:
         if name == "test":
             return (f"Why: the estimate and τ² do not change; the CI is now built with {TEST_LABELS[b.test]} "
                     f"instead of {TEST_LABELS[a.test]}, and the PI uses the same standard error.")
-        return (f"Why: the estimate, the CI and τ² do not change; the PI takes its quantile from {PI_LABELS[b.pi_dist]} "
-                f"instead of {PI_LABELS[a.pi_dist]}.")
+        return (f"Why: the estimate, the CI and τ² do not change; the PI takes its quantile from "
+                f"{PI_LABELS[b.pi_dist]} instead of {PI_LABELS[a.pi_dist]}.")
 
     def forests(self) -> list:
         from livingreview.engine import plots

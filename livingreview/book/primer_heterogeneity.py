@@ -11,9 +11,20 @@ from matplotlib.figure import Figure
 
 from livingreview import format as fmt
 from livingreview.book import common
-from livingreview.book.chapter import context as chapter_context
-from livingreview.book.chapter import (COLOURS, FONT, Chapter, _lower, _need_k, _new_figure, _outcome_studies,
-                                       outcome_words, r_data, r_print, spec_words)
+from livingreview.book.chapter import (
+    COLOURS,
+    FONT,
+    Chapter,
+    _lower,
+    _need_k,
+    _new_figure,
+    _outcome_studies,
+    context as chapter_context,
+    outcome_words,
+    r_data,
+    r_print,
+    spec_words,
+)
 from livingreview.config import METHOD_LABELS, PRIMARY
 from livingreview.review import primer
 
@@ -177,10 +188,10 @@ def load(outcome: str = "overall_response", data_dir="data", data_version=None, 
     ch.r(f"""{r_data(studies["events"], studies["total"])}
 dat <- escalc(measure = "{spec.measure}", xi = xi, ni = ni, data = dat)
 for (m in c("DL", "REML", "PM")) {{
-  res <- rma(yi, vi, data = dat, method = m)
+  res <- rma(yi, vi, data = dat, method = m, control = ctrl)
   print(round(setNames(c(res$tau2, res$I2), paste0(c("tau2_", "i2_"), tolower(m))), 4))
 }}
 {r_print({"q": "res$QE", "i2_q": "100 * max(0, (res$QE - (res$k - 1)) / res$QE)"})}
-res <- rma(yi, vi, data = dat, method = "{own}")  # this page's estimator
+res <- rma(yi, vi, data = dat, method = "{own}", control = ctrl)  # this page's estimator
 {r_print({"tau2_page": "res$tau2", "i2_page": "res$I2", "h2_page": "res$H2"})}""")
     return ch

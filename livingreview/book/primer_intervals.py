@@ -11,9 +11,24 @@ from matplotlib.figure import Figure
 
 from livingreview import format as fmt
 from livingreview.book import common
-from livingreview.book.chapter import context as chapter_context
-from livingreview.book.chapter import (FONT, R_TRANSF, Chapter, _lower, _need_k, _new_figure, _outcome_studies, _pp, other_choice,
-                                       outcome_words, r_data, r_fit, r_predict, r_print, spec_words)
+from livingreview.book.chapter import (
+    FONT,
+    R_TRANSF,
+    Chapter,
+    _lower,
+    _need_k,
+    _new_figure,
+    _outcome_studies,
+    _pp,
+    context as chapter_context,
+    other_choice,
+    outcome_words,
+    r_data,
+    r_fit,
+    r_predict,
+    r_print,
+    spec_words,
+)
 from livingreview.config import PI_DISTS, PI_LABELS, PI_SHORT, TEST_SHORT, Spec
 from livingreview.review import primer
 
@@ -138,7 +153,8 @@ def load(outcome: str = "vod", data_dir="data", data_version=None, measure=None,
     other = other_choice(spec.pi_dist, PI_DISTS, prefer={"t2": ("t1",), "t1": ("t2",), "z": ("t2",)}[spec.pi_dist])
     ch.contrast("pi_dist", spec.pi_dist, other)
     ch.md("ex2_other", PI_SHORT[other])
-    ch.md("ex2_answer", f"With {PI_SHORT[other]} the PI is {fmt.interval(f[f'pi_{other}_low'], f[f'pi_{other}_high'])}; "
+    alt = fmt.interval(f[f"pi_{other}_low"], f[f"pi_{other}_high"])
+    ch.md("ex2_answer", f"With {PI_SHORT[other]} the PI is {alt}; "
                         f"with {PI_SHORT[spec.pi_dist]}, this page's choice, it is "
                         f"{fmt.interval(f['pi_low'], f['pi_high'])}. The estimate, its CI and τ² do not change: only "
                         f"the quantile c does ({PI_LABELS[other]} against {PI_LABELS[spec.pi_dist]}), and with "
@@ -159,7 +175,7 @@ def load(outcome: str = "vod", data_dir="data", data_version=None, measure=None,
 {r_predict(spec)}
 {r_print({"estimate": "p$pred", "ci_low": "p$ci.lb", "ci_high": "p$ci.ub", "pi_low": "p$pi.lb", "pi_high": "p$pi.ub"},
          percent=True)}
-hk <- rma(yi, vi, data = dat, method = "{spec.method}", test = "knha")  # Hartung-Knapp
+hk <- rma(yi, vi, data = dat, method = "{spec.method}", test = "knha", control = ctrl)  # Hartung-Knapp
 q <- predict(hk{R_TRANSF[spec.measure]})
 {r_print({"hk_low": "q$ci.lb", "hk_high": "q$ci.ub"}, percent=True)}""")
     if "complete_remission" in pv.index:

@@ -11,9 +11,24 @@ from matplotlib.figure import Figure
 
 from livingreview import format as fmt
 from livingreview.book import common
-from livingreview.book.chapter import context as chapter_context
-from livingreview.book.chapter import (COLOURS, FONT, MEASURE_NAMES, R_TRANSF, Chapter, _lower, _need_k, _new_figure,
-                                       _pp, outcome_words, r_data, r_fit, r_predict, r_print, spec_words)
+from livingreview.book.chapter import (
+    COLOURS,
+    FONT,
+    MEASURE_NAMES,
+    R_TRANSF,
+    Chapter,
+    _lower,
+    _need_k,
+    _new_figure,
+    _pp,
+    context as chapter_context,
+    outcome_words,
+    r_data,
+    r_fit,
+    r_predict,
+    r_print,
+    spec_words,
+)
 from livingreview.review import primer
 from livingreview.review.outcomes import analyse_outcome
 

@@ -12,9 +12,19 @@ from matplotlib.figure import Figure
 
 from livingreview import format as fmt
 from livingreview.book import common
-from livingreview.book.chapter import context as chapter_context
-from livingreview.book.chapter import (FONT, Chapter, _need_k, _pp, other_choice, outcome_words, r_data, r_fit,
-                                       r_print, spec_words)
+from livingreview.book.chapter import (
+    FONT,
+    Chapter,
+    _need_k,
+    _pp,
+    context as chapter_context,
+    other_choice,
+    outcome_words,
+    r_data,
+    r_fit,
+    r_print,
+    spec_words,
+)
 from livingreview.config import MEASURE_LABELS, MEASURES, MIN_K_BIAS
 from livingreview.review import primer
 from livingreview.review.outcomes import analyse_outcome

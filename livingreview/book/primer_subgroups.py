@@ -9,9 +9,20 @@ from IPython.display import HTML
 
 from livingreview import format as fmt
 from livingreview.book import common
-from livingreview.book.chapter import context as chapter_context
-from livingreview.book.chapter import (MEASURE_NAMES, R_TRANSF, Chapter, _lower, _need_k, _p_range, other_choice,
-                                       outcome_words, r_data, r_print, spec_words)
+from livingreview.book.chapter import (
+    MEASURE_NAMES,
+    R_TRANSF,
+    Chapter,
+    _lower,
+    _need_k,
+    _p_range,
+    context as chapter_context,
+    other_choice,
+    outcome_words,
+    r_data,
+    r_print,
+    spec_words,
+)
 from livingreview.config import MEASURE_LABELS, MEASURES, PRIMARY, SUBGROUPS
 from livingreview.review import primer
 from livingreview.review.outcomes import analyse_outcome
@@ -147,11 +158,12 @@ def load(outcome: str = "overall_response", subgroup: str = "disease_status", da
                           f"(G − 1); the test compares {len(levels)} estimates with their weighted mean.")
     # the same computation in R: each level with its own τ², then the Wald-type test between them
     known = a.studies[a.studies[subgroup].notna()]
-    fit = f'method = "{spec.method}", test = "{spec.test}"'
+    transf = R_TRANSF[spec.measure].replace("dat$ni", "fits[[g]]$ni")
+    fit = f'method = "{spec.method}", test = "{spec.test}", control = ctrl'
     ch.r(f"""{r_data(known["events"], known["total"], group=[str(v) for v in known[subgroup]])}
 dat <- escalc(measure = "{spec.measure}", xi = xi, ni = ni, data = dat)
 fits <- lapply(split(dat, dat$group), function(d) rma(yi, vi, data = d, {fit}))
-for (g in names(fits)) {{ print(g); print(predict(fits[[g]]{R_TRANSF[spec.measure].replace("dat$ni", "fits[[g]]$ni")})) }}
+for (g in names(fits)) {{ print(g); print(predict(fits[[g]]{transf})) }}
 between <- rma(sapply(fits, coef), sei = sapply(fits, function(f) f$se), mods = ~ names(fits), method = "FE")
 {r_print({"q_between": "between$QM", "q_df": "between$QMdf[1]"})}""")
     return ch

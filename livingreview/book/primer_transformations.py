@@ -12,10 +12,25 @@ from matplotlib.figure import Figure
 
 from livingreview import format as fmt
 from livingreview.book import common
-from livingreview.book.chapter import context as chapter_context
-from livingreview.book.chapter import (COLOURS, FONT, MEASURE_NAMES, WEIGHT_N, Chapter, _lower, _need_k, _new_figure,
-                                       _outcome_studies, _pp, other_choice, outcome_words, r_data, r_fit, r_predict,
-                                       r_print, spec_words)
+from livingreview.book.chapter import (
+    COLOURS,
+    FONT,
+    MEASURE_NAMES,
+    WEIGHT_N,
+    Chapter,
+    _lower,
+    _need_k,
+    _new_figure,
+    _outcome_studies,
+    _pp,
+    context as chapter_context,
+    other_choice,
+    outcome_words,
+    r_data,
+    r_fit,
+    r_print,
+    spec_words,
+)
 from livingreview.review import primer
 
 #: What the template's Markdown needs (the outcome's words, the analysis), shared by every chapter.
@@ -176,7 +191,8 @@ def load(outcome: str = "overall_response", data_dir="data", data_version=None, 
                             f"{ft.k} study sizes is {ft.n_harmonic:.1f}. Which proportion does Miller's inverse give, "
                             f"and which does the naive sin²(t) give?")
     naive = ft.choices.set_index("choice")["proportion"].iloc[-1]
-    ch.md("check_answer", f"Miller's inverse with n = {ft.n_harmonic:.1f}: **{fmt.pct(ft.choices['proportion'].iloc[0], 2)}**; "
+    hm = fmt.pct(ft.choices["proportion"].iloc[0], 2)
+    ch.md("check_answer", f"Miller's inverse with n = {ft.n_harmonic:.1f}: **{hm}**; "
                           f"sin²({ft.t:.4f}) = {fmt.pct(naive, 2)}, which ignores n (metafor's `transf.ipft.hm` "
                           f"gives the first).")
     # the same computation in R

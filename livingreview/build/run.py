@@ -508,5 +508,6 @@ def describe_parameters(template: str) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["RunError", "RunResult", "run", "prepare", "compare", "standalone", "standalone_notebook", "parse_parameters", "templates",
+__all__ = ["RunError", "RunResult", "run", "prepare", "compare", "standalone", "standalone_notebook",
+           "parse_parameters", "templates",
            "resolve_template", "notebook_html", "resolve_glue", "glued_outputs", "describe_parameters"]
