@@ -91,6 +91,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--data-version", type=int, default=None, help="use an earlier data version (default: latest)")
     p.add_argument("--no-html", action="store_true", help="do not write the HTML copy")
     p.add_argument("--list", action="store_true", help="list the template's parameters and their defaults, then stop")
+    p.add_argument("--compare", metavar="NAME=VALUE", default=None,
+                   help="write one page with your analysis and the one with this choice changed, side by side "
+                        "(e.g. method=DL, pi_dist=t1, hartung_knapp=true)")
+    p.add_argument("--standalone", action="store_true",
+                   help="write a clean primer notebook to take home (its parameters cell is the one that counts) "
+                        "and a zip with it and the data it needs")
 
     for name, text in SURVEILLANCE.items():
         p = sub.add_parser(name, help=text, add_help=False,
@@ -247,15 +253,27 @@ def _freeze(args) -> int:
 def _run(args) -> int:
     """Exit 0 on success, 2 for an invalid request (unknown template, parameter or value), 1 if execution failed."""
     from livingreview.build.execute import ExecutionError
-    from livingreview.build.run import RunError, describe_parameters, run
+    from livingreview.build.run import RunError, compare, describe_parameters, run, standalone
 
+    log = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
     try:
         if args.list:
             print(describe_parameters(args.template))
             return 0
+        if args.compare and args.standalone:
+            raise RunError("--compare and --standalone are separate requests: give one of them")
+        if args.compare:
+            page = compare(template=args.template, outcome=args.outcome, pairs=args.param, against=args.compare,
+                           out_dir=args.out, data_dir=args.data, data_version=args.data_version, log=log)
+            print(f"Comparison: {page}")
+            return 0
+        if args.standalone:
+            made = standalone(template=args.template, outcome=args.outcome, pairs=args.param, out_dir=args.out,
+                              data_dir=args.data, data_version=args.data_version, log=log)
+            print(f"Standalone notebook: {made.notebook}\nWith its data: {made.bundle}")
+            return 0
         result = run(template=args.template, outcome=args.outcome, pairs=args.param, out_dir=args.out,
-                     data_dir=args.data, data_version=args.data_version, html=not args.no_html,
-                     log=lambda msg: print(msg, file=sys.stderr))
+                     data_dir=args.data, data_version=args.data_version, html=not args.no_html, log=log)
     except RunError as err:
         print(f"python -m livingreview run: error: {err}", file=sys.stderr)
         return 2

@@ -9,7 +9,7 @@ from IPython.display import HTML, Markdown
 
 from livingreview import format as fmt
 from livingreview.book import common, figures
-from livingreview.config import SUBGROUPS
+from livingreview.config import PI_SHORT, SUBGROUPS
 from livingreview.engine import plots
 from livingreview.engine.effects import study_intervals
 from livingreview.review import paper as printed
@@ -29,9 +29,20 @@ READS = ("studies", "reports", "outcome_definitions", "versions", "outcomes[outc
 def context(ds, params: dict) -> dict:
     """The page title and definition, and which forest plots the page has (one per subgroup column)."""
     subgroups = outcome_subgroups(ds, params["outcome"])
+    spec = common.spec_from(*(params.get(k) for k in ("measure", "method", "test", "pi_dist")))
     return {**common.outcome_context(ds, params["outcome"]), **common.spec_context(params),
             "has_regimen": "regimen" in subgroups, "has_disease_status": "disease_status" in subgroups,
-            "no_subgroups": not subgroups}
+            "no_subgroups": not subgroups, **choice_words(spec)}
+
+
+def choice_words(spec) -> dict:
+    """The words of the page's prose that depend on the analysis chosen (a common-effect model has no τ², no PI)."""
+    if spec.method == "FE":
+        return {"subgroup_pooling": "each subgroup level pooled with a common-effect model (τ² = 0 by assumption)",
+                "pi_caption": " (a common-effect model has no prediction interval)"}
+    return {"subgroup_pooling": f"each subgroup level with its own τ² ({spec.method})",
+            "pi_caption": f"; the thin bar with end caps under the overall diamond is the 95% prediction interval "
+                          f"({PI_SHORT[spec.pi_dist]})"}
 
 
 def new_labels(analysis: OutcomeAnalysis) -> tuple[str, ...]:
@@ -52,7 +63,8 @@ def result_sentences(analysis: OutcomeAnalysis, rows: pd.DataFrame) -> str:
     overall = rows[rows["subgroup"] == "overall"].iloc[0]
     k, n = int(overall["k"]), int(overall["total"])
     text = [f"{label} was available from {fmt.plural(k, 'study', 'studies')} ({n:,} patients). "
-            f"With a random-effects model ({analysis.spec.describe()}), the pooled {label.lower()} rate was "
+            f"With a {'common-effect' if analysis.spec.method == 'FE' else 'random-effects'} model "
+            f"({analysis.spec.describe()}), the pooled {label.lower()} rate was "
             f"{fmt.estimate_text(overall)}."]
     for column, name in SUBGROUPS.items():
         sub = rows[rows["subgroup"] == column]

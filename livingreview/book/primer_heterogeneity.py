@@ -11,8 +11,21 @@ from matplotlib.figure import Figure
 
 from livingreview import format as fmt
 from livingreview.book import common
-from livingreview.book.chapter import context as chapter_context
-from livingreview.book.chapter import COLOURS, FONT, Chapter, _lower, _need_k, _new_figure, _outcome_studies
+from livingreview.book.chapter import (
+    COLOURS,
+    FONT,
+    Chapter,
+    _lower,
+    _need_k,
+    _new_figure,
+    _outcome_studies,
+    context as chapter_context,
+    outcome_words,
+    r_data,
+    r_print,
+    spec_words,
+)
+from livingreview.config import METHOD_LABELS, PRIMARY
 from livingreview.review import primer
 
 #: What the template's Markdown needs (the outcome's words, the analysis), shared by every chapter.
@@ -101,6 +114,18 @@ def load(outcome: str = "overall_response", data_dir="data", data_version=None, 
     demo = primer.i2_vs_study_size(studies["events"].to_numpy(), studies["total"].to_numpy(), demo_spec)
     ch = HeterogeneityChapter(spec=spec, outcome=outcome, label=label, table=table, demo=demo)
     focus = table[table["outcome"] == outcome].set_index("method")
+    spec_words(ch)
+    outcome_words(ch, label)
+    ch.md("reml_primary", ", and this book's primary analysis uses it" if PRIMARY.method == "REML" else "")
+    own = demo.method  # the page's estimator (REML for a common-effect page, which has no τ² to estimate)
+    f = focus.loc[own]
+    said = (f"{METHOD_LABELS[own].removesuffix(' τ²')} — this page's estimator — estimates" if own == spec.method else
+            f"This page's model is a common-effect model, which sets τ² = 0 (I² = 0%, H² = 1) by assumption; "
+            f"{METHOD_LABELS[own].removesuffix(' τ²')} would estimate")
+    ch.md("focus_sentence", f"{said} τ² = {f['tau2']:.3f} (τ = {f['tau']:.2f}), so that I² = {f['i2']:.1f}% and "
+                            f"H² = {f['h2']:.1f}.")
+    for name in ("tau2", "tau", "i2", "h2"):
+        ch.put(f"{name}_page", f[name])
     ch.put("k", int(focus["k"].iloc[0]))
     ch.put("q", focus["q"].iloc[0])
     ch.put("q_df", int(focus["q_df"].iloc[0]))
@@ -154,4 +179,19 @@ def load(outcome: str = "overall_response", data_dir="data", data_version=None, 
                            if lowest == "DL" else f"{lowest} gives the smallest value here.")
                         + " Which one is 'right' cannot be known; what matters is to say which was used and to "
                           "check that the conclusions do not depend on it (chapter 6).")
+    # check yourself: I² from τ² and ṽ by hand
+    ch.md("check_question", f"This page's τ² is {demo.tau2:.4f} ({demo.method}, {demo.measure} scale) and the typical "
+                            f"within-study variance is ṽ = {demo.vt:.4f}. What are I² and H²?")
+    ch.md("check_answer", f"I² = τ²/(τ² + ṽ) = {demo.tau2:.4f}/({demo.tau2:.4f} + {demo.vt:.4f}) = "
+                          f"**{demo.i2_at_1:.1f}%**; H² = 1 + τ²/ṽ = {1 + demo.tau2 / demo.vt:.2f}.")
+    # the same computation in R
+    ch.r(f"""{r_data(studies["events"], studies["total"])}
+dat <- escalc(measure = "{spec.measure}", xi = xi, ni = ni, data = dat)
+for (m in c("DL", "REML", "PM")) {{
+  res <- rma(yi, vi, data = dat, method = m, control = ctrl)
+  print(round(setNames(c(res$tau2, res$I2), paste0(c("tau2_", "i2_"), tolower(m))), 4))
+}}
+{r_print({"q": "res$QE", "i2_q": "100 * max(0, (res$QE - (res$k - 1)) / res$QE)"})}
+res <- rma(yi, vi, data = dat, method = "{own}", control = ctrl)  # this page's estimator
+{r_print({"tau2_page": "res$tau2", "i2_page": "res$I2", "h2_page": "res$H2"})}""")
     return ch

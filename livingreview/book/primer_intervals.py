@@ -11,13 +11,35 @@ from matplotlib.figure import Figure
 
 from livingreview import format as fmt
 from livingreview.book import common
-from livingreview.book.chapter import context as chapter_context
-from livingreview.book.chapter import FONT, Chapter, _lower, _need_k, _new_figure, _outcome_studies, _pp
-from livingreview.config import Spec
+from livingreview.book.chapter import (
+    FONT,
+    R_TRANSF,
+    Chapter,
+    _lower,
+    _need_k,
+    _new_figure,
+    _outcome_studies,
+    _pp,
+    context as chapter_context,
+    other_choice,
+    outcome_words,
+    r_data,
+    r_fit,
+    r_predict,
+    r_print,
+    spec_words,
+)
+from livingreview.config import PI_DISTS, PI_LABELS, PI_SHORT, TEST_SHORT, Spec
 from livingreview.review import primer
 
-#: What the template's Markdown needs (the outcome's words, the analysis), shared by every chapter.
-context = chapter_context
+FE_REFUSED = "method='FE' has no prediction interval (τ² = 0 by assumption); choose DL, REML, PM or ML"
+
+
+def context(ds, params: dict) -> dict:
+    """The outcome's words; a common-effect model is refused before anything runs (it has no PI to teach)."""
+    if params.get("method") == "FE":
+        raise ValueError(FE_REFUSED)
+    return chapter_context(ds, params)
 
 READS = ("studies", "outcomes", "outcome_definitions", "versions", "published")
 
@@ -33,10 +55,11 @@ class IntervalsChapter(Chapter):
         t = self.table
         return common.html(pd.DataFrame({
             "Outcome": t["label"], "k": t["k"], "Estimate": [fmt.pct(v) for v in t["estimate"]],
+            f"95% CI ({TEST_SHORT[self.spec.test]})": [fmt.interval(a, b) for a, b in zip(t["ci_low"], t["ci_high"])],
             "95% CI (Wald)": [fmt.interval(a, b) for a, b in zip(t["z_low"], t["z_high"])],
             "95% CI (Hartung–Knapp)": [fmt.interval(a, b) for a, b in zip(t["hk_low"], t["hk_high"])],
             "HK factor": [fmt.number(f, 2) for f in t["hk_factor"]],
-            "95% PI": [fmt.interval(a, b) for a, b in zip(t["pi_low"], t["pi_high"])],
+            f"95% PI ({PI_SHORT[self.spec.pi_dist]})": [fmt.interval(a, b) for a, b in zip(t["pi_low"], t["pi_high"])],
             "PI contains CI": ["yes" if v else "NO" for v in t["ci_in_pi"]],
         }))
 
@@ -72,16 +95,18 @@ def load(outcome: str = "vod", data_dir="data", data_version=None, measure=None,
     ds = common.dataset(READS, data_dir, "this chapter")
     spec = common.spec_from(measure, method, test, pi_dist)
     if spec.method == "FE":
-        raise ValueError("method='FE' has no prediction interval (τ² = 0 by assumption); choose DL, REML, PM or ML")
+        raise ValueError(FE_REFUSED)
     _need_k(ds, outcome, 3, data_version, "The intervals chapter")
     _, label = _outcome_studies(ds, outcome, data_version)
     table = primer.interval_table(ds, spec, min_k=3, data_version=data_version)
     published = primer.published_interval_check(ds)
     ch = IntervalsChapter(spec=spec, outcome=outcome, label=label, table=table, published=published)
+    spec_words(ch)
+    outcome_words(ch, label)
     f = table.set_index("outcome").loc[outcome]
     ch.put("k", int(f["k"]))
     for name in ("estimate", "ci_low", "ci_high", "pi_low", "pi_high", "z_low", "z_high", "hk_low", "hk_high",
-                 "adhoc_low", "adhoc_high", "pi_t1_low", "pi_t1_high"):
+                 "adhoc_low", "adhoc_high", *(f"pi_{d}_{e}" for d in PI_DISTS for e in ("low", "high"))):
         ch.put(name, _pp(f[name]))
     ch.put("tau2", f["tau2"])
     ch.put("hk_factor", f["hk_factor"])
@@ -125,10 +150,34 @@ def load(outcome: str = "vod", data_dir="data", data_version=None, measure=None,
                         f"{f['hk_multiplier']:.3f}: the HK factor is {'above' if f['hk_factor'] > 1 else 'below'} 1 "
                         f"and the t({int(f['k']) - 1}) quantile replaces the normal one. The ad hoc variant, which "
                         f"never lets the factor fall below 1, gives {fmt.interval(f['adhoc_low'], f['adhoc_high'])}.")
-    ch.md("ex2_answer", f"With t(k − 1) the PI is {fmt.interval(f['pi_t1_low'], f['pi_t1_high'])}; with "
-                        f"{'t(k − 2)' if spec.pi_dist == 't2' else spec.pi_dist} it is "
-                        f"{fmt.interval(f['pi_low'], f['pi_high'])}. One degree of freedom matters when k is "
-                        f"{int(f['k'])}.")
+    other = other_choice(spec.pi_dist, PI_DISTS, prefer={"t2": ("t1",), "t1": ("t2",), "z": ("t2",)}[spec.pi_dist])
+    ch.contrast("pi_dist", spec.pi_dist, other)
+    ch.md("ex2_other", PI_SHORT[other])
+    alt = fmt.interval(f[f"pi_{other}_low"], f[f"pi_{other}_high"])
+    ch.md("ex2_answer", f"With {PI_SHORT[other]} the PI is {alt}; "
+                        f"with {PI_SHORT[spec.pi_dist]}, this page's choice, it is "
+                        f"{fmt.interval(f['pi_low'], f['pi_high'])}. The estimate, its CI and τ² do not change: only "
+                        f"the quantile c does ({PI_LABELS[other]} against {PI_LABELS[spec.pi_dist]}), and with "
+                        f"k = {int(f['k'])} studies that matters.")
+    # check yourself: the page's own PI quantile
+    ch.md("check_question", f"With k = {int(f['k'])} studies, on how many degrees of freedom is this page's prediction "
+                            f"interval ({PI_SHORT[spec.pi_dist]}) computed, and what is its quantile c for a 95% "
+                            f"interval?")
+    ch.md("check_answer", (f"{PI_LABELS[spec.pi_dist].capitalize()} has no degrees of freedom: c = "
+                           f"{f['pi_crit']:.3f}, whatever k is." if spec.pi_dist == "z" else
+                           f"{int(f['pi_df'])} degrees of freedom (k = {int(f['k'])}, minus "
+                           f"{int(f['k']) - int(f['pi_df'])}); c = {f['pi_crit']:.3f}, against 1.960 for the normal "
+                           f"distribution."))
+    # the same computation in R
+    studies, _ = _outcome_studies(ds, outcome, data_version)
+    ch.r(f"""{r_data(studies["events"], studies["total"])}
+{r_fit(spec)}
+{r_predict(spec)}
+{r_print({"estimate": "p$pred", "ci_low": "p$ci.lb", "ci_high": "p$ci.ub", "pi_low": "p$pi.lb", "pi_high": "p$pi.ub"},
+         percent=True)}
+hk <- rma(yi, vi, data = dat, method = "{spec.method}", test = "knha", control = ctrl)  # Hartung-Knapp
+q <- predict(hk{R_TRANSF[spec.measure]})
+{r_print({"hk_low": "q$ci.lb", "hk_high": "q$ci.ub"}, percent=True)}""")
     if "complete_remission" in pv.index:
         c = pv.loc["complete_remission"]
         ch.md("ex3_answer", f"The printed complete-remission PI ({c['pi_low']:.1f}–{c['pi_high']:.1f}) ends at "

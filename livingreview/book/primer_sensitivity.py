@@ -11,8 +11,24 @@ from matplotlib.figure import Figure
 
 from livingreview import format as fmt
 from livingreview.book import common
-from livingreview.book.chapter import context as chapter_context
-from livingreview.book.chapter import COLOURS, FONT, MEASURE_NAMES, Chapter, _lower, _need_k, _new_figure, _pp
+from livingreview.book.chapter import (
+    COLOURS,
+    FONT,
+    MEASURE_NAMES,
+    R_TRANSF,
+    Chapter,
+    _lower,
+    _need_k,
+    _new_figure,
+    _pp,
+    context as chapter_context,
+    outcome_words,
+    r_data,
+    r_fit,
+    r_predict,
+    r_print,
+    spec_words,
+)
 from livingreview.review import primer
 from livingreview.review.outcomes import analyse_outcome
 
@@ -81,8 +97,15 @@ def load(outcome: str = "overall_response", data_dir="data", data_version=None, 
     a = analyse_outcome(ds, outcome, spec, data_version=data_version)
     x, n = a.studies["events"].to_numpy(), a.studies["total"].to_numpy()
     infl = primer.influence_summary(a.overall)
-    grid = primer.specification_grid(x, n, spec)
+    methods = ("DL", "REML", "PM", "ML") + (("FE",) if spec.method == "FE" else ())  # the page's own cell is in it
+    grid = primer.specification_grid(x, n, spec, methods=methods)
     ch = SensitivityChapter(spec=spec, outcome=outcome, label=a.label, analysis=a, influence=infl, grid=grid)
+    spec_words(ch)
+    outcome_words(ch, a.label)
+    before, after = infl.tau2_full, infl.tau2_without
+    ch.md("tau2_change", f"stays at {before:.3f}" + (" (a common-effect model has none)" if spec.method == "FE" else "")
+          if round(before, 3) == round(after, 3) else
+          f"{'falls' if after < before else 'rises'} from {before:.3f} to {after:.3f}")
     ch.put("k", a.k)
     ch.put("estimate", _pp(infl.full))
     ch.md("influential", fmt.md(infl.label))
@@ -126,4 +149,21 @@ def load(outcome: str = "overall_response", data_dir="data", data_version=None, 
                         + ("smaller than the statistical uncertainty — the choice of model is not what limits this estimate."
                            if hi["estimate"] - lo["estimate"] < a.overall.proportion().ci_high - a.overall.proportion().ci_low
                            else "as large as the statistical uncertainty — report the model choice prominently."))
+    # check yourself
+    full = a.overall.proportion()
+    outside = infl.table[(infl.table["estimate"] < full.ci_low) | (infl.table["estimate"] > full.ci_high)]
+    ch.put("loo_outside_ci", len(outside))
+    ch.md("check_question", f"How many of the {a.k} leave-one-out estimates fall outside this page's 95% CI of the "
+                            f"full estimate ({fmt.interval(full.ci_low, full.ci_high)})?")
+    ch.md("check_answer", f"{len(outside)}: they run from {fmt.pct(infl.low)} to {fmt.pct(infl.high)}"
+                          + (f"; outside: {', '.join(fmt.md(v) for v in outside['omitted'])} omitted."
+                             if len(outside) else ", all inside it."))
+    # the same computation in R
+    ch.r(f"""{r_data(x, n, study=list(a.studies["display_label"]))}
+{r_fit(spec)}
+{r_predict(spec)}
+l1o <- leave1out(res{R_TRANSF[spec.measure]})
+print(data.frame(omitted = dat$study, estimate = round(100 * l1o$estimate, 2)))
+{r_print({"estimate": "p$pred", "loo_low": "min(l1o$estimate)", "loo_high": "max(l1o$estimate)"}, percent=True)}
+{r_print({"tau2_full": "res$tau2"})}""")
     return ch

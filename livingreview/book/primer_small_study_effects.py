@@ -12,9 +12,20 @@ from matplotlib.figure import Figure
 
 from livingreview import format as fmt
 from livingreview.book import common
-from livingreview.book.chapter import context as chapter_context
-from livingreview.book.chapter import FONT, Chapter, _need_k, _pp
-from livingreview.config import MIN_K_BIAS
+from livingreview.book.chapter import (
+    FONT,
+    Chapter,
+    _need_k,
+    _pp,
+    context as chapter_context,
+    other_choice,
+    outcome_words,
+    r_data,
+    r_fit,
+    r_print,
+    spec_words,
+)
+from livingreview.config import MEASURE_LABELS, MEASURES, MIN_K_BIAS
 from livingreview.review import primer
 from livingreview.review.outcomes import analyse_outcome
 
@@ -115,6 +126,8 @@ def load(outcome: str = "overall_response", data_dir="data", data_version=None, 
     power = primer.egger_power(n, p_true, logit_fit.tau2, k_values=k_values, n_sims=int(n_sims), seed=int(seed),
                                alpha=float(alpha), publish_prob=float(publish_prob), measure=spec.measure)
     ch = SmallStudyChapter(spec=spec, outcome=outcome, label=a.label, analysis=a, tests=tests, power=power)
+    spec_words(ch)
+    outcome_words(ch, a.label)
     ch.put("k", a.k)
     ch.put("min_k", MIN_K_BIAS)
     ch.put("applicable", bool(tests.applicable))
@@ -164,16 +177,49 @@ def load(outcome: str = "overall_response", data_dir="data", data_version=None, 
     ch.put("k_top", k_top)
     ch.put("pw_egger_n_top", 100 * power.rate("selection", k_top, "egger_sqrtninv"))
     ch.put("mcse_max", 100 * float(np.sqrt(0.25 / int(n_sims))))
+    fp, fp_n = power.rate("no selection", k_ref, "egger"), power.rate("no selection", k_ref, "egger_sqrtninv")
+    label = MEASURE_LABELS[spec.measure]
+    ch.md("se_sentence", SE_SENTENCE[spec.measure].format(label=label))
+    ch.md("egger_verdict", f"a number that means little when it rejects {100 * fp:.1f}% of reviews without selection."
+          if fp > 2 * float(alpha) else
+          f"against {100 * fp:.1f}% of reviews without selection: on the {label} scale the classical test is "
+          f"no longer fooled by the proportion itself.")
     # exercises
-    pas = primer.egger_power(n, p_true, logit_fit.tau2, k_values=(k_ref,), n_sims=int(n_sims), seed=int(seed),
-                             alpha=float(alpha), publish_prob=float(publish_prob), measure="PAS")
-    ch.put("ex_pas_fp", 100 * pas.rate("no selection", k_ref, "egger"))
-    ch.md("ex1_answer", f"With the arcsine measure the false-positive rate of the SE-based Egger test at k = {k_ref} "
-                        f"is **{100 * pas.rate('no selection', k_ref, 'egger'):.1f}%** (against "
-                        f"{100 * power.rate('no selection', k_ref, 'egger'):.1f}% on the {spec.measure} scale): the "
-                        f"arcsine variance 1/(4n) depends on n only, so a study's estimate and its SE are no longer "
-                        f"tied together through p. Power under selection: "
-                        f"{100 * pas.rate('selection', k_ref, 'egger'):.1f}%.")
+    other = other_choice(spec.measure, MEASURES, prefer=("PAS", "PLO"))
+    ch.contrast("measure", spec.measure, other)
+    ch.md("ex1_measure_label", MEASURE_LABELS[other])
+    ch.md("ex1_measure_code", f'`measure="{other}"`')
+    alt = primer.egger_power(n, p_true, logit_fit.tau2, k_values=(k_ref,), n_sims=int(n_sims), seed=int(seed),
+                             alpha=float(alpha), publish_prob=float(publish_prob), measure=other)
+    ch.put("ex_other_fp", 100 * alt.rate("no selection", k_ref, "egger"))
+    why = (f"the {MEASURE_LABELS[other]} variance depends on n only, so a study's estimate and its SE are no longer "
+           f"tied together through p" if other in ("PAS", "PFT") else
+           f"the {MEASURE_LABELS[other]} variance is computed from the proportion itself, so a study's estimate and "
+           f"its SE are tied together through p even without any selection")
+    ch.md("ex1_answer", f"With the {MEASURE_LABELS[other]} measure the false-positive rate of the SE-based Egger test "
+                        f"at k = {k_ref} is **{100 * alt.rate('no selection', k_ref, 'egger'):.1f}%** (against "
+                        f"{100 * fp:.1f}% on this page's {label} scale): {why}. Power under selection: "
+                        f"{100 * alt.rate('selection', k_ref, 'egger'):.1f}%.")
+    # check yourself
+    ch.md("check_question", f"May Egger's test be run on {fmt.md(a.label[0].lower() + a.label[1:])} under the "
+                            f"usual rule, and what is the false-positive rate of the 1/√n version at k = {k_ref} in "
+                            f"the simulation?")
+    ch.md("check_answer", f"{'Yes' if a.k >= MIN_K_BIAS else 'No'}: k = {a.k} "
+                          f"{'≥' if a.k >= MIN_K_BIAS else '<'} {MIN_K_BIAS}. The 1/√n version rejects in "
+                          f"{100 * fp_n:.1f}% of reviews without selection (nominal {100 * float(alpha):g}%).")
+    # the same computation in R
+    if tests.applicable:
+        ch.put("egger_pval", tests.egger.pval)
+        ch.put("egger_n_pval", tests.egger_sqrtninv.pval)
+        ch.put("begg_pval", tests.begg.pval)
+    ch.r(f"""{r_data(a.studies["events"], a.studies["total"])}
+{r_fit(spec)}
+eg <- regtest(res, model = "lm", predictor = "sei")        # Egger's classical test
+egn <- regtest(res, model = "lm", predictor = "sqrtninv")  # the same regression on 1/sqrt(n)
+bg <- ranktest(res)                                        # Begg's rank correlation
+tf <- trimfill(res, estimator = "L0")
+""" + (r_print({"egger_pval": "eg$pval", "egger_n_pval": "egn$pval", "begg_pval": "bg$pval", "tf_k0": "tf$k0"})
+       if tests.applicable else f"# with k = {a.k} < {MIN_K_BIAS} this page does not report them (force = True does)"))
     if tests.applicable:
         r0 = tests.trimfill_r0
         ch.md("ex2_answer", f"R0 imputes {r0.k0} {'study' if r0.k0 == 1 else 'studies'}"
@@ -189,3 +235,16 @@ def load(outcome: str = "overall_response", data_dir="data", data_version=None, 
         ch.md("ex2_answer", "The tests were not run (k < 10); re-run with `force = True` to see them.")
         ch.md("ex3_answer", "The tests were not run (k < 10); re-run with `force = True` to see them.")
     return ch
+
+
+#: Why Egger's classical test does (not) mistake the measure itself for asymmetry; {label}: the measure's name.
+SE_SENTENCE = {
+    "PLO": "On the {label} scale the standard error is computed from the proportion itself, so result and standard "
+           "error are correlated even without any bias, and the tests mistake that for asymmetry.",
+    "PR": "On the {label} scale the standard error is computed from the proportion itself, so result and standard "
+          "error are correlated even without any bias, and the tests mistake that for asymmetry.",
+    "PAS": "On the {label} scale the variance 1/(4n) depends on n only, so result and standard error are not tied "
+           "together through the proportion; on the logit scale they would be (Exercise 1).",
+    "PFT": "On the {label} scale the variance 1/(4n + 2) depends on n only, so result and standard error are not "
+           "tied together through the proportion; on the logit scale they would be (Exercise 1).",
+}

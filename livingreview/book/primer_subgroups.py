@@ -9,9 +9,21 @@ from IPython.display import HTML
 
 from livingreview import format as fmt
 from livingreview.book import common
-from livingreview.book.chapter import context as chapter_context
-from livingreview.book.chapter import MEASURE_NAMES, Chapter, _lower, _need_k, _p_range
-from livingreview.config import SUBGROUPS
+from livingreview.book.chapter import (
+    MEASURE_NAMES,
+    R_TRANSF,
+    Chapter,
+    _lower,
+    _need_k,
+    _p_range,
+    context as chapter_context,
+    other_choice,
+    outcome_words,
+    r_data,
+    r_print,
+    spec_words,
+)
+from livingreview.config import MEASURE_LABELS, MEASURES, PRIMARY, SUBGROUPS
 from livingreview.review import primer
 from livingreview.review.outcomes import analyse_outcome
 
@@ -78,6 +90,14 @@ def load(outcome: str = "overall_response", subgroup: str = "disease_status", da
     by_measure = primer.subgroup_test_by_measure(ds, outcome, subgroup, spec, data_version)
     ch = SubgroupsChapter(spec=spec, outcome=outcome, label=a.label, column=subgroup, levels=levels, test=test_,
                           crosstab=crosstab, by_measure=by_measure, analysis=a)
+    spec_words(ch)
+    outcome_words(ch, a.label)
+    ch.contrast("subgroup", subgroup, other)
+    ch.md("other_name", SUBGROUPS[other].lower())
+    ch.md("pooling_sentence", "Each subgroup is pooled on its own with a common-effect model, as the page's analysis "
+                              "is: τ² = 0 by assumption, within every subgroup." if spec.method == "FE" else
+                              f"Each subgroup is pooled on its own, with its own τ² ({spec.method}; a subgroup with "
+                              f"one study has none).")
     ch.put("k", a.k)
     ch.put("n_levels", len(levels))
     ch.put("q_between", test_["q_between"])
@@ -121,9 +141,29 @@ def load(outcome: str = "overall_response", subgroup: str = "disease_status", da
                          "variance to estimate (τ² = 0), so its interval is that study's own confidence interval and "
                          "it enters Q between as if it were a precise summary of its whole subgroup.")
           if len(single) else "None: every level has at least two studies.")
-    pas = by_measure.set_index("measure").loc["PAS"]
-    ch.md("ex3_answer", f"On the arcsine scale Q between = {pas['q_between']:.2f} ({int(pas['df'])} df), "
-                        f"{fmt.p_value(pas['p'])}; across the four measures {_p_range(by_measure['p'])}. "
-                        f"The scale changes the weights, "
+    ex3 = other_choice(spec.measure, MEASURES, prefer=("PAS", PRIMARY.measure))
+    ch.contrast("measure", spec.measure, ex3)
+    ch.md("ex3_measure_label", MEASURE_LABELS[ex3])
+    alt = by_measure.set_index("measure").loc[ex3]
+    here = by_measure.set_index("measure").loc[spec.measure]
+    ch.md("ex3_answer", f"On the {MEASURE_LABELS[ex3]} scale Q between = {alt['q_between']:.2f} ({int(alt['df'])} df), "
+                        f"{fmt.p_value(alt['p'])}, against {here['q_between']:.2f}, {fmt.p_value(here['p'])} on this "
+                        f"page's {MEASURE_LABELS[spec.measure]} scale; across the four measures "
+                        f"{_p_range(by_measure['p'])}. The scale changes the weights, "
                         f"but not the confounding: the verdict on *why* the groups differ is the same.")
+    # check yourself
+    ch.md("check_question", f"How many degrees of freedom does the test for subgroup differences by "
+                            f"{SUBGROUPS[subgroup].lower()} have here, and why that many?")
+    ch.md("check_answer", f"{int(test_['df'])}: one fewer than the {len(levels)} subgroups with a pooled estimate "
+                          f"(G − 1); the test compares {len(levels)} estimates with their weighted mean.")
+    # the same computation in R: each level with its own τ², then the Wald-type test between them
+    known = a.studies[a.studies[subgroup].notna()]
+    transf = R_TRANSF[spec.measure].replace("dat$ni", "fits[[g]]$ni")
+    fit = f'method = "{spec.method}", test = "{spec.test}", control = ctrl'
+    ch.r(f"""{r_data(known["events"], known["total"], group=[str(v) for v in known[subgroup]])}
+dat <- escalc(measure = "{spec.measure}", xi = xi, ni = ni, data = dat)
+fits <- lapply(split(dat, dat$group), function(d) rma(yi, vi, data = d, {fit}))
+for (g in names(fits)) {{ print(g); print(predict(fits[[g]]{transf})) }}
+between <- rma(sapply(fits, coef), sei = sapply(fits, function(f) f$se), mods = ~ names(fits), method = "FE")
+{r_print({"q_between": "between$QM", "q_df": "between$QMdf[1]"})}""")
     return ch

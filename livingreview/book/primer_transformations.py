@@ -12,9 +12,25 @@ from matplotlib.figure import Figure
 
 from livingreview import format as fmt
 from livingreview.book import common
-from livingreview.book.chapter import context as chapter_context
-from livingreview.book.chapter import (COLOURS, FONT, MEASURE_NAMES, WEIGHT_N, Chapter, _lower, _need_k, _new_figure,
-                                       _outcome_studies, _pp)
+from livingreview.book.chapter import (
+    COLOURS,
+    FONT,
+    MEASURE_NAMES,
+    WEIGHT_N,
+    Chapter,
+    _lower,
+    _need_k,
+    _new_figure,
+    _outcome_studies,
+    _pp,
+    context as chapter_context,
+    other_choice,
+    outcome_words,
+    r_data,
+    r_fit,
+    r_print,
+    spec_words,
+)
 from livingreview.review import primer
 
 #: What the template's Markdown needs (the outcome's words, the analysis), shared by every chapter.
@@ -108,11 +124,16 @@ def load(outcome: str = "overall_response", data_dir="data", data_version=None, 
     studies, label = _outcome_studies(ds, outcome, data_version)
     x, n, labels = studies["events"].to_numpy(), studies["total"].to_numpy(), tuple(studies["display_label"])
     ft_method = spec.method if spec.method != "FE" else "REML"
-    other_method = "DL" if ft_method != "DL" else "REML"
+    other_method = other_choice(ft_method, ("DL", "REML"))
     ft = primer.ft_backtransform(x, n, labels, method=ft_method, comparator=spec)
     ft_other = primer.ft_backtransform(x, n, labels, method=other_method, comparator=spec)
     ch = TransformationsChapter(spec=spec, outcome=outcome, label=label, ft=ft, ft_other=ft_other,
                                 extremes=primer.extreme_studies(int(example_n)), example_n=int(example_n))
+    spec_words(ch)
+    outcome_words(ch, label)
+    ch.contrast("method", ft_method, other_method)
+    ch.md("comparator_label", ft.comparator_label)
+    ch.md("glmm_why", GLMM_WHY[spec.measure])
     ch.put("k", ft.k)
     ch.put("weight_n", WEIGHT_N)
     ch.put("n_min", int(n.min()))
@@ -165,4 +186,38 @@ def load(outcome: str = "overall_response", data_dir="data", data_version=None, 
                         f"{e.loc[('PLO', 0), 'vi']:.3f}; it back-transforms to {fmt.pct(e.loc[('PLO', 0), 'back'], 1)}, "
                         f"not 0%. The study weighs {e.loc[('PLO', 0), 'weight_ratio']:.2f}× as much as the same "
                         f"study with half its patients responding.")
+    # check yourself: Miller's inverse at the harmonic mean, by hand
+    ch.md("check_question", f"The pooled Freeman–Tukey value is t = {ft.t:.4f} and the harmonic mean of the "
+                            f"{ft.k} study sizes is {ft.n_harmonic:.1f}. Which proportion does Miller's inverse give, "
+                            f"and which does the naive sin²(t) give?")
+    naive = ft.choices.set_index("choice")["proportion"].iloc[-1]
+    hm = fmt.pct(ft.choices["proportion"].iloc[0], 2)
+    ch.md("check_answer", f"Miller's inverse with n = {ft.n_harmonic:.1f}: **{hm}**; "
+                          f"sin²({ft.t:.4f}) = {fmt.pct(naive, 2)}, which ignores n (metafor's `transf.ipft.hm` "
+                          f"gives the first).")
+    # the same computation in R
+    ft_spec = spec.with_(measure="PFT", method=ft_method)
+    ch.r(f"""{r_data(x, n)}
+{r_fit(ft_spec)}
+p <- predict(res, transf = transf.ipft.hm, targs = list(ni = dat$ni))  # Miller's inverse, harmonic mean of n
+g <- rma.glmm(measure = "PLO", xi = xi, ni = ni, data = dat)           # the binomial-normal GLMM
+q <- predict(g, transf = transf.ilogit)
+{r_print({"ft_hm": "p$pred", "ft_glmm": "q$pred"}, percent=True)}
+{r_print({"ft_t": "c(res$b)", "n_harmonic": "1 / mean(1 / dat$ni)"})}""")
     return ch
+
+
+#: Why the GLMM and this page's inverse-variance analysis differ, by the page's measure.
+GLMM_WHY = {
+    "PLO": "The two differ not because one is wrong but because the GLMM uses the exact binomial likelihood: "
+           "inverse-variance weights on the logit scale under-weight studies near 0% or 100%, whose estimated "
+           "variances are large.",
+    "PR": "The two differ not because one is wrong but because the GLMM uses the exact binomial likelihood: "
+          "inverse-variance weights on the raw scale over-weight studies near 0% or 100%, whose estimated variances "
+          "are small.",
+    "PAS": "The two differ not because one is wrong but because the GLMM uses the exact binomial likelihood: the "
+           "arcsine variance ignores the proportion, and the pooled value is turned back into a proportion on "
+           "another scale than the one it was averaged on.",
+    "PFT": "The two differ not because one is wrong but because the GLMM uses the exact binomial likelihood, while "
+           "the Freeman–Tukey analysis adds the back-transformation problem of the section above.",
+}

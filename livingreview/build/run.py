@@ -18,6 +18,7 @@ for ``test=adhoc`` (never narrower than Wald) and ``hartung_knapp=false`` for ``
 from __future__ import annotations
 
 import ast
+import base64
 import html as _html
 import re
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ from livingreview.config import BUILD_DIR, MEASURES, METHODS, NOTEBOOKS_DIR, PI_
 
 #: Parameters set by the command's own options, not by --param.
 RESERVED = {"data_dir": "--data", "data_version": "--data-version"}
+#: Parameters the command sets from the project itself.
+FROM_CITATION = {"repository": "repository-code in CITATION.cff"}
 HARTUNG_KNAPP = {"true": "knha", "yes": "knha", "on": "knha", "knha": "knha", "adhoc": "adhoc",
                  "false": "z", "no": "z", "off": "z"}
 BOOLEANS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
@@ -113,7 +116,7 @@ def _typed(param: Parameter, value: str):
 def parse_parameters(pairs, template: Path, outcome: str | None, dataset) -> dict:
     """``["name=value", ...]`` (and the positional outcome) → validated parameters for ``template``."""
     params = _parameters(template)
-    valid = [n for n in params if n not in RESERVED]
+    valid = [n for n in params if n not in RESERVED and n not in FROM_CITATION]
     if "test" in params:
         valid.append("hartung_knapp")
     outcomes = list(dataset.definitions["outcome"])
@@ -125,6 +128,8 @@ def parse_parameters(pairs, template: Path, outcome: str | None, dataset) -> dic
         name = name.replace("-", "_")
         if name in RESERVED:
             raise RunError(f"--param {name}: use the option {RESERVED[name]} instead")
+        if name in FROM_CITATION:
+            raise RunError(f"--param {name}: it is read from {FROM_CITATION[name]}")
         if name not in valid:
             raise RunError(f"unknown parameter {name!r} for template {template.stem}; valid parameters: "
                            f"{', '.join(valid)}")
@@ -173,14 +178,23 @@ def _slug(template: Path, params: dict) -> str:
     return re.sub(r"[^A-Za-z0-9_.=-]+", "_", text)[:150]
 
 
-def run(template: str = "outcome", outcome: str | None = None, pairs=(), out_dir: Path | None = None,
-        data_dir: Path | None = None, data_version: int | None = None, html: bool = True, log=print) -> RunResult:
-    """Validate, render, execute and tidy one notebook exactly as the build does (in a kernel of this checkout);
-    optionally an HTML copy. Links to other pages point into the book at ``_build/html``."""
+@dataclass(frozen=True)
+class Prepared:
+    """A validated request: the template, the learner's parameters, what papermill injects and the context."""
+
+    path: Path
+    chosen: dict
+    params: dict
+    context: dict
+    name: str
+    dataset: object
+
+
+def prepare(template: str = "outcome", outcome: str | None = None, pairs=(), data_dir: Path | None = None,
+            data_version: int | None = None) -> Prepared:
+    """Validate the request and build what rendering and execution need, exactly as the build does."""
     import importlib
 
-    from livingreview.build.digest import package_hash, sha
-    from livingreview.build.execute import Job, execute
     from livingreview.build.manifest import declared_reads, load_manifest
     from livingreview.build.pipeline import page_parameters
     from livingreview.build.render import Href
@@ -194,10 +208,11 @@ def run(template: str = "outcome", outcome: str | None = None, pairs=(), out_dir
         raise RunError(f"--data-version {data_version}: not in versions.csv "
                        f"(valid: {', '.join(str(v) for v in sorted(dataset.versions['data_version']))})")
     chosen = parse_parameters(pairs, path, outcome, dataset)
-    out_dir = Path(out_dir) if out_dir else BUILD_DIR / "run"
-    name = _slug(path, chosen)
     declared = template_parameters(path)
     params = page_parameters(_RunPage(chosen), declared, data_dir, data_version)
+    if "repository" in declared:
+        from livingreview.build.citation import repository_url
+        params["repository"] = repository_url()
     try:
         reads = tuple(r.format(**chosen) for r in declared_reads(path.stem))
     except (KeyError, ManifestError) as err:
@@ -214,18 +229,176 @@ def run(template: str = "outcome", outcome: str | None = None, pairs=(), out_dir
     site = [(f"html/{p.output}", p.name, p.parameters) for p in load_manifest(MANIFEST).pages]
     context["href"] = Href(site, "run/page.ipynb")  # links lead into the book in _build/html
     context["in_book"] = context["href"].exists
+    return Prepared(path, chosen, params, context, _slug(path, chosen), dataset)
+
+
+def run(template: str = "outcome", outcome: str | None = None, pairs=(), out_dir: Path | None = None,
+        data_dir: Path | None = None, data_version: int | None = None, html: bool = True, log=print) -> RunResult:
+    """Validate, render, execute and tidy one notebook exactly as the build does (in a kernel of this checkout);
+    optionally an HTML copy. Links to other pages point into the book at ``_build/html``."""
+    from livingreview.build.digest import package_hash, sha
+    from livingreview.build.execute import Job, execute
+
+    job = prepare(template, outcome, pairs, data_dir, data_version)
+    out_dir = Path(out_dir) if out_dir else BUILD_DIR / "run"
     out_dir.mkdir(parents=True, exist_ok=True)
-    target = out_dir / f"{name}.ipynb"
-    digest = sha(package_hash().encode(), repr(sorted(params.items())).encode())
-    log(f"executing notebooks/{path.name} with {', '.join(f'{k}={v!r}' for k, v in chosen.items()) or 'its defaults'}")
-    execute(Job(target.name, path, target, params, context, digest))
+    target = out_dir / f"{job.name}.ipynb"
+    digest = sha(package_hash().encode(), repr(sorted(job.params.items())).encode())
+    log(f"executing notebooks/{job.path.name} with "
+        f"{', '.join(f'{k}={v!r}' for k, v in job.chosen.items()) or 'its defaults'}")
+    execute(Job(target.name, job.path, target, job.params, job.context, digest))
     page_html = None
     if html:
         import nbformat
 
         page_html = target.with_suffix(".html")
-        page_html.write_text(notebook_html(nbformat.read(target, as_version=4), title=name), encoding="utf-8")
-    return RunResult(target, page_html, params)
+        page_html.write_text(notebook_html(nbformat.read(target, as_version=4), title=job.name), encoding="utf-8")
+    return RunResult(target, page_html, job.params)
+
+
+SPEC_PARAMETERS = ("measure", "method", "test", "pi_dist")
+
+
+def compare(template: str = "outcome", outcome: str | None = None, pairs=(), against: str = "",
+            out_dir: Path | None = None, data_dir: Path | None = None, data_version: int | None = None,
+            log=print) -> Path:
+    """One HTML page with the outcome of ``template`` under the learner's analysis and under the same analysis with
+    ``against`` (``NAME=VALUE``, an analysis choice) changed, side by side. Returns the page's path."""
+    from markdown_it import MarkdownIt
+
+    from livingreview.book.chapter import compare as compare_specs, figure_png
+    from livingreview.book.common import html_table, spec_from
+
+    job = prepare(template, outcome, pairs, data_dir, data_version)
+    if "outcome" not in job.chosen or not set(SPEC_PARAMETERS) <= set(template_parameters(job.path)):
+        raise RunError(f"template {job.path.stem} has no outcome and analysis to compare; use outcome or a primer "
+                       f"chapter")
+    name = against.partition("=")[0].strip().replace("-", "_")
+    if name not in (*SPEC_PARAMETERS, "hartung_knapp"):
+        raise RunError(f"--compare {against!r}: name one analysis choice ({', '.join(SPEC_PARAMETERS)} or "
+                       f"hartung_knapp), e.g. --compare method=DL")
+    other = {k: v for k, v in parse_parameters([against], job.path, None, job.dataset).items() if k != "outcome"}
+    a = spec_from(*(job.chosen.get(k) for k in SPEC_PARAMETERS))
+    b = a.with_(**other)
+    try:
+        c = compare_specs(job.dataset, job.chosen["outcome"], a, b, data_version)
+    except ValueError as err:
+        raise RunError(str(err)) from None
+    images = "".join(f'<figure><img alt="Forest plot of {_html.escape(c.label)}: {_html.escape(s.describe())}" '
+                     f'src="data:image/png;base64,{base64.b64encode(figure_png(f)).decode()}"></figure>'
+                     for f, s in zip(c.forests(), c.specs))
+    body = (f"<h1>{_html.escape(c.label)}: two analyses side by side</h1>\n"
+            + MarkdownIt("commonmark", {"html": False}).render(c.sentence()) + html_table(c.frame())
+            + f'<div class="side-by-side">{images}</div>')
+    out_dir = Path(out_dir) if out_dir else BUILD_DIR / "run"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / f"{job.name}-vs-{'-'.join(f'{k}-{v}' for k, v in other.items())}.html"
+    log(f"comparing {a.describe()} with {b.describe()}")
+    target.write_text(_page(f"{c.label}: compared", body), encoding="utf-8")
+    return target
+
+
+@dataclass(frozen=True)
+class Standalone:
+    notebook: Path
+    bundle: Path
+
+
+#: The data a standalone notebook needs: the data package and its schemas (never the curation notes of staging/).
+BUNDLED = ("datapackage.json", "README.md", "*.csv", "schemas/*")
+
+
+def standalone(template: str, outcome: str | None = None, pairs=(), out_dir: Path | None = None,
+               data_dir: Path | None = None, data_version: int | None = None, log=print) -> Standalone:
+    """A primer chapter a learner can take home: a clean notebook (its parameters cell is the one that counts, no
+    injected cell; the prose is displayed by the chapter itself, so it follows the parameters; answers closed) and a
+    zip with the notebook and the data it loads from ``data/`` next to it."""
+    import zipfile
+
+    import nbformat
+
+    from livingreview.build.render import render_template
+    from livingreview.config import DATA_DIR
+
+    if not Path(template).name.startswith("primer_"):
+        raise RunError(f"--standalone writes a methods-primer chapter (primer_*); {template!r} is not one")
+    job = prepare(template, outcome, pairs, data_dir, data_version)
+    nb = standalone_notebook(render_template(job.path, job.context), job.path, job.params)
+    out_dir = Path(out_dir) if out_dir else BUILD_DIR / "run"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / f"{job.name}.ipynb"
+    nbformat.write(nb, target)
+    source = Path(data_dir) if data_dir else DATA_DIR
+    files = sorted({f for pattern in BUNDLED for f in source.glob(pattern) if f.is_file()})
+    bundle = target.with_suffix(".zip")
+    with zipfile.ZipFile(bundle, "w", zipfile.ZIP_DEFLATED) as z:
+        z.write(target, target.name)
+        for f in files:
+            z.write(f, (Path("data") / f.relative_to(source)).as_posix())
+    log(f"standalone notebook of notebooks/{job.path.name}: {len(files)} data files bundled")
+    return Standalone(target, bundle)
+
+
+INSTALL = """**Running this notebook.** Unzip it with its `data/` folder (the notebook reads the data from `data/` next
+to itself), then install the `livingreview` package in the Python that runs Jupyter: in a clone of the repository,
+`pip install -r requirements.txt -e .` (see its README, "Teaching with the book"). Edit the parameters cell below
+and run every cell: every number, sentence and answer is computed again from your parameters."""
+
+
+def standalone_notebook(nb, template: Path, params: dict):
+    """Turn a rendered primer template into the clean notebook of :func:`standalone` (not executed)."""
+    import nbformat
+
+    declared = template_parameters(template)
+    values = {**{n: p.default for n, p in declared.items()}, **params, "data_dir": "data"}
+    cells = [nbformat.v4.new_markdown_cell(INSTALL)]
+    deferred = []  # prose with computed words that comes before the chapter is loaded: shown right after it
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if cell.cell_type == "code" and "parameters" in tags:
+            lines = ["# Parameters: edit them here and run the notebook again."]
+            for name, p in declared.items():
+                note = "the data/ folder next to this notebook" if name == "data_dir" else p.help
+                lines.append(f"{name} = {values[name]!r}" + (f"  # {note}" if note else ""))
+            cells.append(nbformat.v4.new_code_cell("\n".join(lines), metadata={"tags": ["parameters"]}))
+        elif cell.cell_type == "code":
+            source = cell.source.replace("from livingreview.book.common import glue_figure",
+                                         "from livingreview.book.chapter import show_figure as glue_figure")
+            source = source.replace("chapter.glue_numbers()\n", "")
+            loads = "= load(" in source
+            if loads:
+                source = ("from pathlib import Path\n\ndata_dir = str(Path(data_dir).resolve())  # data/ next to this "
+                          "notebook\n" + source)
+            cells.append(nbformat.v4.new_code_cell(source, metadata={k: v for k, v in cell.metadata.items()
+                                                                      if k == "tags"}))
+            if loads:
+                cells += [_show_cell(text, template) for text in deferred]
+                deferred = None
+        elif "{glue" in cell.source or "{dropdown}" in cell.source or "{admonition}" in cell.source:
+            if deferred is None:
+                cells.append(_show_cell(cell.source, template))
+                continue
+            heading, _, rest = cell.source.partition("\n")
+            if heading.startswith("#"):
+                cells.append(nbformat.v4.new_markdown_cell(heading))
+            deferred.append(rest.strip() if heading.startswith("#") else cell.source)
+        else:
+            cells.append(nbformat.v4.new_markdown_cell(cell.source))
+    out = nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": nb.metadata.get("kernelspec", {}),
+                                                          "language_info": {"name": "python"}})
+    for i, cell in enumerate(out.cells):  # stable ids: the same request gives the same file
+        cell.id = f"cell-{i:02d}"
+    return out
+
+
+def _show_cell(source: str, template: Path):
+    """A Markdown cell with computed words, as a code cell that lets the chapter display it (input hidden)."""
+    import nbformat
+
+    if '"""' in source:
+        raise RunError(f"{template.name}: a Markdown cell contains triple quotes")
+    return nbformat.v4.new_code_cell(f'chapter.show(r"""\n{source}\n""")',
+                                     metadata={"jupyter": {"source_hidden": True}})
 
 
 @dataclass(frozen=True)
@@ -235,9 +408,6 @@ class _RunPage:
 
 # --------------------------------------------------------------------------------- a readable HTML copy
 
-GLUE_ROLE = re.compile(r"\{glue(?::(text|md|any))?\}`([^`]+)`")
-GLUE_FIGURE = re.compile(r"```\{glue:figure\}\s+(\S+)\n(.*?)```", re.S)
-DROPDOWN = re.compile(r"```\{(?:dropdown|toggle)\}\s*(.*?)\n(.*?)```", re.S)
 RECORD = "application/papermill.record/"
 
 
@@ -252,34 +422,27 @@ def glued_outputs(nb) -> dict[str, dict]:
     return found
 
 
+def _plain(text: str):
+    """A glued text/plain value as the Python value it printed (so format specs apply), else the text."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
 def resolve_glue(markdown: str, glued: dict[str, dict]) -> str:
-    """Replace myst-nb glue roles, glue figures and dropdowns by plain Markdown, as the book would show them."""
-    from myst_nb.core.variables import format_plain_text
+    """Replace myst-nb glue roles and directives by their values, as the book shows them; answers and other
+    dropdowns become closed ``<details>`` (hidden until opened, as in the book)."""
+    from livingreview.book.chapter import fill_glue
 
-    def figure(match):
-        key, body = match.group(1), match.group(2)
-        alt = next((ln.split(":alt:", 1)[1].strip() for ln in body.splitlines() if ln.startswith(":alt:")), key)
-        caption = "\n".join(ln for ln in body.splitlines() if not ln.startswith(":")).strip()
+    texts = {k: b["text/markdown"] for k, b in glued.items() if "text/markdown" in b}
+    numbers = {k: _plain(b["text/plain"]) for k, b in glued.items() if "text/markdown" not in b and "text/plain" in b}
+
+    def figure(key, alt):
         png = glued.get(key, {}).get("image/png")
-        image = f"![{alt}](data:image/png;base64,{png})" if png else f"*(figure {key} not found)*"
-        return f"{image}\n\n*{caption}*\n"
+        return f"![{alt}](data:image/png;base64,{png})" if png else f"*(figure {key} not found)*"
 
-    def dropdown(match):
-        return f"**{match.group(1).strip() or 'Answer'}:** {match.group(2).strip()}\n"
-
-    def role(match):
-        kind, spec = match.group(1) or "any", match.group(2)
-        key, _, fmt = spec.partition(":")
-        bundle = glued.get(key)
-        if bundle is None:
-            return f"*({key}?)*"
-        if kind == "md" or (kind == "any" and "text/markdown" in bundle):
-            return bundle.get("text/markdown", bundle.get("text/plain", ""))
-        return format_plain_text(bundle.get("text/plain", ""), fmt or "s")
-
-    text = GLUE_FIGURE.sub(figure, markdown)
-    text = GLUE_ROLE.sub(role, text)
-    return DROPDOWN.sub(dropdown, text)
+    return fill_glue(markdown, numbers, texts, figure)
 
 
 def notebook_html(nb, title: str) -> str:
@@ -315,12 +478,19 @@ def notebook_html(nb, title: str) -> str:
                 parts.append(f"<pre>{_html.escape(data['text/plain'])}</pre>")
             elif output.get("output_type") == "stream":
                 parts.append(f"<pre>{_html.escape(output.get('text', ''))}</pre>")
-    style = ("body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;line-height:1.5}"
-             "table{border-collapse:collapse;font-size:.9rem}td,th{border:1px solid #ccc;padding:.2rem .5rem}"
-             "img{max-width:100%}details.code{color:#555;font-size:.85rem}pre{background:#f6f8fa;padding:.5rem;"
-             "overflow-x:auto}")
+    return _page(title, "\n".join(parts))
+
+
+STYLE = ("body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;line-height:1.5}"
+         "table{border-collapse:collapse;font-size:.9rem}td,th{border:1px solid #ccc;padding:.2rem .5rem}"
+         "img{max-width:100%}details.code{color:#555;font-size:.85rem}pre{background:#f6f8fa;padding:.5rem;"
+         "overflow-x:auto}details{margin:.5rem 0}summary{cursor:pointer;color:#0b5394}"
+         ".side-by-side{display:flex;gap:1rem;flex-wrap:wrap}.side-by-side figure{flex:1 1 28rem;margin:0}")
+
+
+def _page(title: str, body: str) -> str:
     return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{_html.escape(title)}</title>"
-            f"<style>{style}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n")
+            f"<style>{STYLE}</style></head><body>\n{body}\n</body></html>\n")
 
 
 def describe_parameters(template: str) -> str:
@@ -329,7 +499,7 @@ def describe_parameters(template: str) -> str:
     params = _parameters(path)
     lines = [f"Parameters of notebooks/{path.name} (None = the book's primary analysis):"]
     for p in params.values():
-        if p.name in RESERVED:
+        if p.name in RESERVED or p.name in FROM_CITATION:
             continue
         lines.append(f"  {p.name} = {p.default!r}" + (f"  # {p.help}" if p.help else ""))
     if "test" in params:
@@ -338,5 +508,6 @@ def describe_parameters(template: str) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["RunError", "RunResult", "run", "parse_parameters", "templates",
+__all__ = ["RunError", "RunResult", "run", "prepare", "compare", "standalone", "standalone_notebook",
+           "parse_parameters", "templates",
            "resolve_template", "notebook_html", "resolve_glue", "glued_outputs", "describe_parameters"]

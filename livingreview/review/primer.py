@@ -22,7 +22,7 @@ import pandas as pd
 from scipy import stats
 from scipy.special import expit, logit
 
-from livingreview.config import MEASURES, MIN_K_BIAS, PRIMARY, SUBGROUP_LEVELS, Spec
+from livingreview.config import MEASURES, MIN_K_BIAS, PI_DISTS, PRIMARY, SUBGROUP_LEVELS, Spec
 from livingreview.engine.effects import back_transform, escalc, ipft_hm
 from livingreview.engine.model import MetaResult, rma
 from livingreview.review.outcomes import outcome_ids
@@ -244,7 +244,8 @@ def interval_table(dataset, spec: Spec = PRIMARY, outcomes=None, min_k: int = 3,
     ``hk_low, hk_high`` (Hartung–Knapp), ``adhoc_low, adhoc_high`` (ad hoc HK), ``hk_factor`` (the HK variance
     multiplier Σw*(y − μ̂)²/(k − 1)), ``hk_multiplier`` (HK half-width / Wald half-width = √factor · t(k − 1)/z),
     ``hk_narrower`` (the plain HK interval is narrower than Wald's), ``pi_low, pi_high`` (the spec's
-    PI), ``pi_t1_low, pi_t1_high`` (t(k − 1)), ``tau2``, ``ci_in_pi`` (the PI contains the CI), ``width_ratio``
+    PI), ``pi_z_low … pi_t2_high`` (the PI with each distribution: z, t(k − 1), t(k − 2)), ``pi_crit`` (the
+    quantile of the spec's PI), ``tau2``, ``ci_in_pi`` (the PI contains the CI), ``width_ratio``
     (PI width / CI width)."""
     ids = outcome_ids(dataset, outcomes)
     labels = dict(zip(dataset.definitions["outcome"], dataset.definitions["label"]))
@@ -257,8 +258,9 @@ def interval_table(dataset, spec: Spec = PRIMARY, outcomes=None, min_k: int = 3,
         fits = {test: rma(es, method=spec.method, test=test, pi_dist=spec.pi_dist, level=spec.level)
                 for test in ("z", "knha", "adhoc")}
         main = rma(es, method=spec.method, test=spec.test, pi_dist=spec.pi_dist, level=spec.level)
-        t1 = rma(es, method=spec.method, test=spec.test, pi_dist="t1", level=spec.level)
-        p, pz, phk, pad, pt1 = (f.proportion() for f in (main, fits["z"], fits["knha"], fits["adhoc"], t1))
+        p, pz, phk, pad = (f.proportion() for f in (main, fits["z"], fits["knha"], fits["adhoc"]))
+        pis = {d: rma(es, method=spec.method, test=spec.test, pi_dist=d, level=spec.level).proportion()
+               for d in PI_DISTS}
         w = 1 / (es.vi + main.tau2)
         mu = float(np.sum(w * es.yi) / w.sum())
         factor = float(np.sum(w * (es.yi - mu) ** 2) / (es.k - 1))
@@ -269,8 +271,9 @@ def interval_table(dataset, spec: Spec = PRIMARY, outcomes=None, min_k: int = 3,
             "ci_low": p.ci_low, "ci_high": p.ci_high, "z_low": pz.ci_low, "z_high": pz.ci_high,
             "hk_low": phk.ci_low, "hk_high": phk.ci_high, "adhoc_low": pad.ci_low, "adhoc_high": pad.ci_high,
             "hk_factor": factor, "hk_multiplier": math.sqrt(factor) * t_crit / z_crit, "t_crit": t_crit,
-            "z_crit": z_crit, "pi_low": p.pi_low, "pi_high": p.pi_high, "pi_t1_low": pt1.pi_low,
-            "pi_t1_high": pt1.pi_high, "tau2": main.tau2,
+            "z_crit": z_crit, "pi_low": p.pi_low, "pi_high": p.pi_high,
+            **{f"pi_{d}_{end}": getattr(pis[d], f"pi_{end}") for d in PI_DISTS for end in ("low", "high")},
+            "pi_crit": main.pi_crit, "pi_df": main.pi_df, "tau2": main.tau2,
             "hk_narrower": bool(phk.ci_high - phk.ci_low < pz.ci_high - pz.ci_low),
             "ci_in_pi": bool(p.pi_low <= p.ci_low and p.ci_high <= p.pi_high),
             "width_ratio": (p.pi_high - p.pi_low) / (p.ci_high - p.ci_low),
