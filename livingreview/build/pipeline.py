@@ -57,12 +57,17 @@ class BuildReport:
 
 def page_parameters(page, declared: dict, data_dir: Path, data_version: int | None) -> dict:
     """What papermill injects: the page's own parameters and, if the template takes them, the data location
-    (repository-relative when inside it, so notebooks are identical on every machine) and data version."""
+    (repository-relative when inside it, so notebooks are identical on every machine), the data version and the
+    repository a launched notebook installs from (``CITATION.cff``; None when not set)."""
+    from livingreview.build.citation import repository_url
+
     params = dict(page.parameters)
     if "data_dir" in declared:
         params["data_dir"] = portable(data_dir)
     if "data_version" in declared:
         params["data_version"] = data_version
+    if "repository" in declared:
+        params["repository"] = repository_url()
     return params
 
 
