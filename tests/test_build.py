@@ -174,3 +174,15 @@ def test_curator_notes_never_reach_the_book(real_book):
     for note in notes:
         shown = [str(p.relative_to(html)) for p, text in pages.items() if note[:60] in text]
         assert not shown, f"curator note {note[:60]!r} is shown on {shown}"
+
+
+def test_a_downloaded_notebook_has_one_parameters_cell_that_counts():
+    """papermill's injected values are written into the template's parameters cell (comments kept), so editing
+    that cell of a downloaded page and re-running it changes the page."""
+    import nbformat
+
+    nb = nbformat.read(ROOT / "book" / "results" / "vod-sensitivity.ipynb", as_version=4)
+    assert not [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    (params,) = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert 'outcome = "vod"' in params.source and 'data_dir = "data"' in params.source
+    assert "# PR, PLO, PAS or PFT" in params.source  # the template's comments stay

@@ -208,10 +208,13 @@ def test_baseline_holds_nothing_that_differs_between_runs_or_machines():
             if {"papermill", "execution"} & set(cell.get("metadata", {})):
                 problems.append(f"{where}: run metadata {sorted(cell['metadata'])}")
             source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-            if "injected-parameters" in cell.get("metadata", {}).get("tags", []) and "data_dir" in source:
+            tags = set(cell.get("metadata", {}).get("tags", []))
+            if "injected-parameters" in tags:
+                problems.append(f"{where}: papermill's injected cell was not merged into the parameters cell")
+            if "parameters" in tags and "data_dir" in source:
                 m = re.search(r'^data_dir = "([^"]*)"', source, re.M)
                 if not m or Path(m.group(1)).is_absolute():
-                    problems.append(f"{where}: injected data_dir is not repository-relative: {m and m.group(1)}")
+                    problems.append(f"{where}: data_dir is not repository-relative: {m and m.group(1)}")
             for out in cell.get("outputs", []):
                 if out["output_type"] == "stream":
                     problems.append(f"{where}: {out['name']} output {''.join(out['text'])[:120]!r}")

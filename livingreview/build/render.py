@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import re
 import posixpath
 from pathlib import Path
 
@@ -124,23 +125,50 @@ def tidy_executed(nb, digest: str):
     entirely (``remove-cell``; myst-nb still reads its glued values), so no page opens with empty "Show code" bars;
     the code of a cell that shows a result stays one click away (``hide-input``).
 
-    papermill gives the cell it injects a random id: it gets a fixed one, so that executing unchanged inputs
-    again gives a byte-identical notebook (and Sphinx has nothing to rebuild)."""
+    The values papermill injected are written into the template's own parameters cell and the injected cell is
+    dropped: a downloaded notebook has one parameters cell, the one that counts (edit it and re-run)."""
     import copy
 
     nb = copy.deepcopy(nb)
     nb.metadata.pop("papermill", None)
     nb.metadata["livingreview"] = {"inputs": digest}
+    _merge_injected_parameters(nb)
     for cell in nb.cells:
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)
-        if "injected-parameters" in cell.metadata.get("tags", []) and "id" in cell:
-            cell.id = "injected-parameters"
         if cell.cell_type == "code":
             tags = cell.metadata.setdefault("tags", [])
             if not {"hide-input", "remove-input", "remove-cell"} & set(tags):
                 tags.append("remove-cell" if shows_nothing(cell) else "hide-input")
     return nb
+
+
+_ASSIGNMENT = re.compile(r"^(?P<name>[A-Za-z_]\w*)(?P<eq>\s*=\s*)(?P<value>.*?)(?P<comment>\s+#.*)?$")
+
+
+def _merge_injected_parameters(nb) -> None:
+    """Move papermill's injected values into the ``parameters`` cell (each line keeps its comment) and drop the
+    injected cell. A value that cannot be placed (no such line) keeps the injected cell, so nothing is lost."""
+    import ast
+
+    tagged = lambda tag: [c for c in nb.cells if tag in c.metadata.get("tags", [])]  # noqa: E731
+    injected, declared = tagged("injected-parameters"), tagged("parameters")
+    if len(injected) != 1 or len(declared) != 1:
+        return
+    source = injected[0].source
+    values = {node.targets[0].id: ast.get_source_segment(source, node.value)
+              for node in ast.parse(source).body if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)}
+    lines, placed = [], set()
+    for line in declared[0].source.splitlines():
+        m = _ASSIGNMENT.match(line)
+        if m and m["name"] in values:
+            line = f"{m['name']}{m['eq']}{values[m['name']]}{m['comment'] or ''}"
+            placed.add(m["name"])
+        lines.append(line)
+    if placed != set(values):
+        return
+    declared[0].source = "\n".join(lines)
+    nb.cells.remove(injected[0])
 
 
 def notebook_digest(path: Path) -> str | None:
