@@ -95,7 +95,7 @@ COMBINATION_REFS = (20, 21, 27, 29, 30)
 TABLE2_REFS = (18, 19, 20, 21, 22, 23, 24, 28)
 
 METHODS_TEXT = """\
-**What is checked.** Seven of the paper's sixteen studies cannot be identified, so the audit cannot recompute
+**What is checked.** Several of the paper's studies cannot be identified, so the audit cannot recompute most of
 its pooled numbers. For every printed number (pooled estimate, CI and PI bounds, I², heterogeneity p, k) this
 check asks a weaker question, in the spirit of GRIM-type consistency tests: *could* the number have come from the
 studies the paper describes? It does not recompute the paper; it bounds what the paper could have computed.
@@ -110,10 +110,11 @@ outside 0–100%, I²/p pairs that satisfy I² = (Q − df)/Q at a whole number 
 the number of missing studies m = paper's k − ours; where the pair implies only a minimum, every admissible m is
 tried. (3) Each missing study is one of the paper's studies without counts for the outcome (only those the paper
 cites for it, where it lists them: survival, Table 2). An identified study keeps its regimen and disease status
-and has at most its treated patients. An unidentified study draws on the patient budget — §3.1's 492 newly
-diagnosed and 576 R/R patients minus the treated patients of the identified studies (129 and 128), one patient
-kept for each unidentified study outside the analysis — and may have any status its regimen allows: the paper's
-monotherapy studies are all R/R (its Discussion), and refs 20, 21 and 30 are combination studies. (4) A regimen
+and has at most its treated patients; where its report gives only a bound on the count (e.g. at least 4 of 72),
+its proportion keeps that bound. An unidentified study draws on the patient budget — §3.1's newly diagnosed and
+R/R patients minus the treated patients of the identified studies (the arithmetic is below), one patient kept for
+each unidentified study outside the analysis — and may have any status its regimen allows: the paper's
+monotherapy studies are all R/R (its Discussion), and the studies it cites as combination therapy are not. (4) A regimen
 level holds at most the paper's number of studies of that regimen (§3.1). (5) A missing study may have any
 proportion in [0, 1] and any whole number of patients within these bounds. Whole numbers of events are tried
 first and examples use them where found; a proportion that is not a count ratio is allowed because the paper
@@ -130,8 +131,8 @@ each number on its own, then the ones not ruled out together, then leave-one-out
 
 **Verdicts.** *feasible*: a configuration of the missing studies (the example) reproduces the number — together
 with the analysis' other printed numbers where it says so. *feasible only if*: only when a constraint of the
-paper is relaxed — the missing studies larger than the patient budget leaves (each up to the review's 1,068
-patients; the reason gives about how many patients they would need), or more studies in a level than the
+paper is relaxed — the missing studies larger than the patient budget leaves (each up to the paper's whole
+patient count; the reason gives about how many patients they would need), or more studies in a level than the
 paper's counts allow — or, for a number that fits on its own, only so together with the analysis' other
 numbers. *infeasible*: no configuration reproduces it, even relaxed — shown by arithmetic (a failed check below;
 basis "analytic"), by exhaustive enumeration ("enumeration"), or not found by the deterministic search
@@ -202,6 +203,9 @@ class Slot:
     max_n: int | None = None
     statuses: tuple[str, ...] = STATUSES
     group: str = ""
+    #: The proportions its report allows: (bound / denominator, 1) for a lower bound, (0, bound / denominator)
+    #: for an upper bound (outcomes.csv ``bound``); (0, 1) when nothing is known.
+    p_range: tuple[float, float] = (0.0, 1.0)
 
     @property
     def unidentified(self) -> bool:
@@ -451,39 +455,48 @@ def _t975(df: int) -> float:
     return float(stats.t.ppf(0.975, df))
 
 
-def dl_batch(y: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """DerSimonian–Laird random-effects pooling of raw proportions for a batch of study sets: ``y``/``v`` of shape
-    (B, k). Returns (B, 6): estimate, CI low, CI high, PI low, PI high (percent; PI with t(k−2), NaN for k < 3),
-    and Cochran's Q."""
-    y = np.atleast_2d(y)
-    v = np.atleast_2d(v)
-    k = y.shape[1]
-    w = 1.0 / v
-    sw = w.sum(axis=1)
-    mu_fe = (w * y).sum(axis=1) / sw
-    q = np.maximum(0.0, (w * (y - mu_fe[:, None]) ** 2).sum(axis=1))
+def dl_batch(y: np.ndarray, v: np.ndarray, known_y=(), known_v=()) -> np.ndarray:
+    """DerSimonian–Laird random-effects pooling of raw proportions for a batch of study sets: the studies
+    ``y``/``v`` of shape (B, m) of each row, plus the same ``known_y``/``known_v`` studies in every row. Returns
+    (B, 6): estimate, CI low, CI high, PI low, PI high (percent; PI with t(k−2), NaN for k < 3), and Cochran's Q.
+
+    The engine's ``rma`` computes the same numbers one study set at a time (the tests compare them); the search
+    evaluates tens of thousands of study sets per step, which only a batch can afford."""
+    y = np.atleast_2d(np.asarray(y, float))
+    v = np.atleast_2d(np.asarray(v, float))
+    ky, kv = np.asarray(known_y, float), np.asarray(known_v, float)
+    k = y.shape[1] + len(ky)
+    w, w0 = 1.0 / v, 1.0 / kv
+    sw = w0.sum() + w.sum(axis=1)
+    swy = (w0 * ky).sum() + (w * y).sum(axis=1)
+    swyy = (w0 * ky * ky).sum() + (w * y * y).sum(axis=1)
+    sww = (w0 * w0).sum() + (w * w).sum(axis=1)
+    q = np.maximum(0.0, swyy - swy * swy / sw)  # Σ wᵢ(yᵢ − μ̂_FE)², expanded
     if k > 1:
-        c = sw - (w * w).sum(axis=1) / sw
-        tau2 = np.maximum(0.0, (q - (k - 1)) / c)
+        tau2 = np.maximum(0.0, (q - (k - 1)) / (sw - sww / sw))
     else:
-        q = np.zeros_like(sw)
-        tau2 = np.zeros_like(sw)
-    ws = 1.0 / (v + tau2[:, None])
+        q = tau2 = np.zeros_like(sw)
+    t = tau2[:, None]
+    ws = 1.0 / (v + t)
     sws = ws.sum(axis=1)
-    mu = (ws * y).sum(axis=1) / sws
+    swsy = (ws * y).sum(axis=1)
+    if len(ky):
+        wk = 1.0 / (kv[None, :] + t)
+        sws = sws + wk.sum(axis=1)
+        swsy = swsy + wk @ ky
+    mu = swsy / sws
     se2 = 1.0 / sws
-    se = np.sqrt(se2)
     out = np.empty((y.shape[0], 6))
     out[:, 0] = 100 * mu
-    out[:, 1] = 100 * (mu - Z95 * se)
-    out[:, 2] = 100 * (mu + Z95 * se)
+    half = Z95 * np.sqrt(se2)
+    out[:, 1] = 100 * (mu - half)
+    out[:, 2] = 100 * (mu + half)
     if k >= 3:
         half = _t975(k - 2) * np.sqrt(se2 + tau2)
         out[:, 3] = 100 * (mu - half)
         out[:, 4] = 100 * (mu + half)
     else:
-        out[:, 3] = np.nan
-        out[:, 4] = np.nan
+        out[:, 3:5] = np.nan
     out[:, 5] = q
     return out
 
@@ -607,9 +620,6 @@ class _Space:
         self.known_y = np.asarray(known_y, float)
         self.known_v = np.asarray(known_v, float)
         self.k = len(self.known_y) + self.m
-        w0 = 1.0 / self.known_v
-        self._w0, self._wy0 = float(w0.sum()), float((w0 * self.known_y).sum())
-        self._wyy0, self._ww0 = float((w0 * self.known_y ** 2).sum()), float((w0 * w0).sum())
         relaxed_budget = "budget" in scenario.relaxed
         unid = [i for i, s in enumerate(self.slots) if s.unidentified]
         self.unid = unid
@@ -623,6 +633,8 @@ class _Space:
             else:
                 caps.append(int(s.max_n))
         self.caps = np.array(caps, dtype=float)
+        self.p_lo = np.array([s.p_range[0] for s in self.slots], dtype=float)
+        self.p_hi = np.array([s.p_range[1] for s in self.slots], dtype=float)
         self.sums: list[tuple[tuple[int, ...], float]] = []
         self.assignment = assignment
         if not relaxed_budget and unid:
@@ -643,50 +655,22 @@ class _Space:
             self.sums.append((tuple(range(self.m)), float(total_cap)))
 
     def _pool(self, y, v) -> np.ndarray:
-        """:func:`dl_batch` of the known studies plus the missing ones (y, v of shape (B, m)), with the known
-        studies' fixed-effect sums computed once."""
-        k = self.k
-        w = 1.0 / v
-        sw = self._w0 + w.sum(axis=1)
-        swy = self._wy0 + (w * y).sum(axis=1)
-        swyy = self._wyy0 + (w * y * y).sum(axis=1)
-        sww = self._ww0 + (w * w).sum(axis=1)
-        q = np.maximum(0.0, swyy - swy * swy / sw)
-        if k > 1:
-            tau2 = np.maximum(0.0, (q - (k - 1)) / (sw - sww / sw))
-        else:
-            q = tau2 = np.zeros_like(sw)
-        t = tau2[:, None]
-        ws = 1.0 / (v + t)
-        sws = ws.sum(axis=1)
-        swsy = (ws * y).sum(axis=1)
-        if len(self.known_v):
-            wk = 1.0 / (self.known_v[None, :] + t)
-            sws = sws + wk.sum(axis=1)
-            swsy = swsy + wk @ self.known_y
-        mu = swsy / sws
-        se2 = 1.0 / sws
-        out = np.empty((y.shape[0], 6))
-        out[:, 0] = 100 * mu
-        half = Z95 * np.sqrt(se2)
-        out[:, 1] = 100 * (mu - half)
-        out[:, 2] = 100 * (mu + half)
-        if k >= 3:
-            half = _t975(k - 2) * np.sqrt(se2 + tau2)
-            out[:, 3] = 100 * (mu - half)
-            out[:, 4] = 100 * (mu + half)
-        else:
-            out[:, 3:5] = np.nan
-        out[:, 5] = q
-        return out
+        """:func:`dl_batch` of the known studies plus the missing ones (y, v of shape (B, m))."""
+        return dl_batch(y, v, self.known_y, self.known_v)
 
     def stats_counts(self, x: np.ndarray, n: np.ndarray) -> np.ndarray:
         """Pooled statistics for configurations (events x, sizes n; arrays (B, m)); x may be fractional."""
         y, v = pr_effects(x, n)
         return self._pool(y, v)
 
-    def admissible(self, n: np.ndarray) -> np.ndarray:
+    def admissible(self, n: np.ndarray, x: np.ndarray | None = None) -> np.ndarray:
+        """Sizes ``n`` (B, m) within every cap and budget sum; with events ``x``, proportions within each study's
+        reported bound."""
         ok = np.all((n >= 1) & (n <= self.caps[None, :]), axis=1)
+        if x is not None:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                p = x / n  # n < 1 is already ruled out above
+            ok &= np.all((p >= self.p_lo[None, :] - 1e-12) & (p <= self.p_hi[None, :] + 1e-12), axis=1)
         for idx, cap in self.sums:
             ok &= n[:, list(idx)].sum(axis=1) <= cap + 1e-9
         return ok
@@ -708,7 +692,10 @@ class _Space:
         return self._pool(y, y * (1 - y) / n)
 
     def bounds(self):
-        return [(0.0, 1.0)] * self.m + [(0.0, float(np.log(c))) for c in self.caps]
+        return self.p_bounds() + [(0.0, float(np.log(c))) for c in self.caps]
+
+    def p_bounds(self) -> list[tuple[float, float]]:
+        return [(float(a), float(b)) for a, b in zip(self.p_lo, self.p_hi)]
 
     def constraints(self):
         m = self.m
@@ -757,7 +744,8 @@ class _Space:
         rng = np.random.default_rng(SEED + 7 * m + len(self.known_y))
         for _ in range(RANDOM_STARTS):
             grid.append((rng.uniform(0.01, 0.99, m), np.exp(rng.uniform(0, np.log(share)))))
-        return [np.concatenate([p, np.log(np.clip(n, 1.0, self.caps))]) for p, n in grid]
+        return [np.concatenate([np.clip(p, self.p_lo, self.p_hi), np.log(np.clip(n, 1.0, self.caps))])
+                for p, n in grid]
 
 
 def _pack(sizes, slots, budget: Budget):
@@ -836,11 +824,11 @@ def _round_and_climb(space: _Space, z: np.ndarray, windows) -> tuple[np.ndarray,
     else:
         N = np.array([[o[0] for o in n_opts]], dtype=float)
         X = np.clip(np.round(p * N), 0, N)
-    ok = space.admissible(N)
+    ok = space.admissible(N, X)
     if not ok.any():
         N = np.clip(np.floor(n), 1, space.caps)[None, :]
-        X = np.clip(np.round(p * N), 0, N)
-        ok = space.admissible(N)
+        X = np.clip(np.ceil(np.maximum(p, space.p_lo) * N - 1e-9), 0, N)
+        ok = space.admissible(N, X)
     viol = _violation(space.stats_counts(X, N), windows) + np.where(ok, 0.0, 1e12)
     best = int(np.argmin(viol))
     return _hill_climb(space, X[best].copy(), N[best].copy(), float(viol[best]), windows)
@@ -862,7 +850,7 @@ def _hill_climb(space: _Space, x, n, v, windows, iterations: int = 150):
         N = np.repeat(n[None, :], len(moves), axis=0)
         X[rows, J] += DX
         N[rows, J] += DN
-        ok = space.admissible(N) & np.all((X >= 0) & (X <= N), axis=1)
+        ok = space.admissible(N, X) & np.all((X >= 0) & (X <= N), axis=1)
         if not ok.any():
             break
         X, N = X[ok], N[ok]
@@ -888,9 +876,11 @@ def _fractional_at(space: _Space, z: np.ndarray, windows, known, targets):
             return _violation(space.stats_counts(Pb * n[None, :], np.broadcast_to(n, Pb.shape)), windows, 0.5)
 
         fun = _fd(values, np.zeros(m), np.ones(m))
-        p = _minimize(fun, np.clip(z[:m], 0, 1), [(0.0, 1.0)] * m)
+        p = _minimize(fun, np.clip(z[:m], space.p_lo, space.p_hi), space.p_bounds())
         for digits in (4, 5, 6):
             x = np.round(p, digits) * n
+            if not space.admissible(n[None, :], x[None, :])[0]:
+                continue
             if _violation(space.stats_counts(x[None, :], n[None, :]), windows)[0] > 0:
                 continue
             statuses = space.packing(n)
@@ -984,7 +974,7 @@ def _enumerate_one(space: _Space, windows, known, targets, fractional: bool):
     best_v, best_row = math.inf, None
     candidates = []
     for X, N in _one_study_grid(cap, fractional):
-        ok = space.admissible(N)
+        ok = space.admissible(N, X)
         S = space.stats_counts(X, N)
         viol = _violation(S, windows) + np.where(ok, 0.0, 1e12)
         if not fractional:
@@ -1006,12 +996,18 @@ def _enumerate_one(space: _Space, windows, known, targets, fractional: bool):
             best_v, best_row = float(viol[b]), (float(X[b, 0]), float(N[b, 0]))
     if fractional:
         for _, p, n in sorted(candidates)[:40]:
+            lo, hi = max(space.p_lo[0], p - 0.001), min(space.p_hi[0], p + 0.001)
+            if lo > hi:
+                continue
             res = optimize.minimize_scalar(
                 lambda q, n=n: float(_violation(space.stats_counts(np.array([[q * n]]), np.array([[n]])), windows,
-                                                0.5)[0]), bounds=(max(0.0, p - 0.001), min(1.0, p + 0.001)),
+                                                0.5)[0]),
+                bounds=(lo, hi),
                 method="bounded", options={"xatol": 1e-9})
             for digits in (4, 5, 6):
                 x = np.array([round(float(res.x), digits) * n])
+                if not space.admissible(np.array([[n]]), x[None, :])[0]:
+                    continue
                 if _violation(space.stats_counts(x[None, :], np.array([[n]])), windows)[0] > 0:
                     continue
                 statuses = space.packing(np.array([n]))
@@ -1762,6 +1758,17 @@ class Candidate:
     regimen: str
     disease_status: str
     group: str  # unidentified: "combination" (cited as combination therapy) or "other" (may be monotherapy)
+    p_range: tuple[float, float] = (0.0, 1.0)  # its proportion, where its report gives only a bound
+
+
+def reported_bounds(outcomes: pd.DataFrame, outcome: str) -> dict[str, tuple[tuple[float, float], str]]:
+    """Study → the proportions allowed by a count reported only as a bound (outcomes.csv ``bound``: at least
+    events/total for a lower bound, at most for an upper one), with the bound in words."""
+    rows = outcomes[(outcomes["outcome"] == outcome) & (outcomes["derivation"] != "missing")
+                    & outcomes["bound"].isin(["lower", "upper"])]
+    return {r.study_id: (((float(r.events / r.total), 1.0), f"reported ≥ {r.events}/{r.total}") if r.bound == "lower"
+                         else ((0.0, float(r.events / r.total)), f"reported ≤ {r.events}/{r.total}"))
+            for r in rows.itertuples()}
 
 
 def patient_budget(search: pd.DataFrame, studies: pd.DataFrame) -> tuple[Budget, str]:
@@ -1863,7 +1870,7 @@ def _label(row) -> str:
     return f"ref {int(row['ref_no'])} ({row['label']})" if pd.notna(row.get("ref_no")) else str(row["label"])
 
 
-def _candidates(v1: pd.DataFrame, pooled_ids, cited) -> list[Candidate]:
+def _candidates(v1: pd.DataFrame, pooled_ids, cited, bounds=None) -> list[Candidate]:
     out = []
     for _, r in v1.iterrows():
         if r["study_id"] in pooled_ids:
@@ -1873,9 +1880,12 @@ def _candidates(v1: pd.DataFrame, pooled_ids, cited) -> list[Candidate]:
             continue
         ident = r["identification"] != "not identified"
         group = "" if ident else ("combination" if ref in COMBINATION_REFS else "other")
-        out.append(Candidate(_label(r), ref, ident, int(r["n_treated"]) if pd.notna(r["n_treated"]) else None,
+        p_range, bound = (bounds or {}).get(r["study_id"], ((0.0, 1.0), ""))
+        label = _label(r) if not bound else f"{_label(r)[:-1]}, {bound})" if _label(r).endswith(")") else \
+            f"{_label(r)} ({bound})"
+        out.append(Candidate(label, ref, ident, int(r["n_treated"]) if pd.notna(r["n_treated"]) else None,
                              r["regimen"] if isinstance(r["regimen"], str) else "",
-                             r["disease_status"] if isinstance(r["disease_status"], str) else "", group))
+                             r["disease_status"] if isinstance(r["disease_status"], str) else "", group, p_range))
     return out
 
 
@@ -1890,7 +1900,7 @@ def _level_slots(cands: list[Candidate], subgroup: str, level: str, budget: Budg
                 continue
             if subgroup == "overall" or (subgroup == "regimen" and c.regimen == level) or (
                     subgroup == "disease_status" and c.disease_status == level):
-                ident.append(Slot(c.label, c.n_treated))
+                ident.append(Slot(c.label, c.n_treated, p_range=c.p_range))
     ident.sort(key=lambda s: -int(s.max_n))
     u_cands = [c for c in cands if not c.identified]
     u_cands.sort(key=lambda c: (c.group != "combination", c.ref or 0))
@@ -1981,7 +1991,7 @@ def build_problems(dataset) -> tuple[tuple[AnalysisProblem, ...], dict]:
                 notes.append(f"pooled studies not cited by the paper for this outcome ignored: refs {dropped}")
             pool = pool[pool["ref_no"].isin(cited)]
         pooled_ids = set(pool["study_id"])
-        cands = _candidates(v1, pooled_ids, cited)
+        cands = _candidates(v1, pooled_ids, cited, reported_bounds(dataset.outcomes, outcome))
         level_rows = pool if subgroup == "overall" else pool[pool[subgroup] == level]
         known = tuple(StudyCounts(_label(r), int(r["events"]), int(r["total"])) for _, r in level_rows.iterrows())
         ok = overall_k[outcome]
@@ -2123,10 +2133,13 @@ def judge_all(problems, jobs: int | None = None) -> list[AnalysisResult]:
     if jobs <= 1 or len(problems) < 2:
         return [judge_analysis(p) for p in problems]
     import multiprocessing
+    import threading
     from concurrent.futures import ProcessPoolExecutor
     # the costliest problems first (those with most scenarios), so that the two workers finish together
     order = sorted(range(len(problems)), key=lambda i: -(len(problems[i].scenarios) + len(problems[i].relaxed)))
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+    # forking a process that runs threads (a Jupyter kernel) is not safe: start the workers from a clean server
+    method = "fork" if threading.active_count() == 1 else "forkserver"
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(method)) as pool:
         futures = {i: pool.submit(judge_analysis, problems[i]) for i in order}
         return [futures[i].result() for i in range(len(problems))]
 
