@@ -264,9 +264,30 @@ def test_intervals_outside_0_100(findings):
 
 
 def test_prediction_intervals(findings):
-    assert _where(findings, "PI excludes its estimate") == {("vod", "overall")}
-    assert _where(findings, "PI not wider than CI") == {("complete_remission", "overall"), ("relapse", "overall"),
-                                                         ("vod", "overall")}
+    assert _where(findings, "PI contains estimate") == {("vod", "overall")}
+    assert _where(findings, "PI contains CI") == {("complete_remission", "overall"), ("relapse", "overall"),
+                                                   ("vod", "overall")}
+    # the computed check's arithmetic is the evidence: relapse's PI ends where its CI does, 1.23 pp too close
+    relapse = next(f for f in findings if f.check == "PI contains CI" and f.outcome == "relapse")
+    assert "(2.306 − 1.960)·3.55 = 1.23 pp" in relapse.evidence
+
+
+def test_findings_use_the_feasibility_checks_where_they_overlap(ds, findings):
+    """Every computed check of every analysis is a finding with the same verdict and arithmetic, once."""
+    from livingreview.review import feasibility as F
+    problems, context = F.build_problems(ds)
+    expected = {(c.name, p.outcome, p.level or "overall", "consistent" if c.passed else "inconsistent", c.arithmetic)
+                for p in problems for c in F.consistency_checks(p) if c.name in rp.COMPUTED}
+    shown = {(f.check, f.outcome, f.analysis, f.verdict, f.evidence) for f in findings
+             if f.check in rp.COMPUTED}
+    assert shown == expected and len(shown) > 100
+    cross = [f for f in findings if f.check == rp.CROSS_CHECK]
+    assert len(cross) == 1 and cross[0].evidence == context["cross_check"][0].arithmetic
+    assert cross[0].verdict == "inconsistent"
+    # the prose detectors they replace are gone
+    assert not {"PI excludes its estimate", "PI not wider than CI", "I²/p implies df", "traced heterogeneity",
+                "subgroup arithmetic"} & {f.check for f in findings}
+    assert {f.check for f in findings} <= set(rp.CHECKS)
 
 
 def test_interval_scales(numbers, findings):
@@ -302,7 +323,7 @@ def test_implied_study_counts(numbers, ds):
 
 
 def test_printed_k_agrees_with_i2_p_and_with_the_references_cited(findings):
-    assert not _where(findings, "I²/p implies df")
+    assert not _where(findings, "I²/p pair")
     k_rows = [f for f in findings if f.check == "k vs cited studies" and "references cited" in f.evidence]
     assert len(k_rows) == 4 and all(f.verdict == "consistent" for f in k_rows)
 

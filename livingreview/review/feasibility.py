@@ -31,7 +31,6 @@ import functools
 import itertools
 import math
 import os
-import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -40,6 +39,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from livingreview.config import ROOT
+from livingreview.review.audit.published import REFERENCE_VERSION, STATISTIC_LABELS, cited_refs
 
 # --- vocabulary and fixed choices ----------------------------------------------------------------------------------
 
@@ -51,7 +51,6 @@ FEASIBILITY_VERDICTS = VERDICTS[3:]
 #: The audit's status for numbers it cannot recompute (replaced by this module's verdict in the final word).
 AUDIT_NOT_REPRODUCIBLE = "not reproducible"
 
-REFERENCE_VERSION = 1
 ND, RR = "newly diagnosed", "relapsed/refractory"
 STATUSES = (ND, RR)
 MONOTHERAPY = "InO monotherapy"
@@ -66,9 +65,6 @@ P_UNIT = 0.001
 JOINT_STATISTICS = ("estimate", "ci_low", "ci_high", "i2", "het_p")
 SOLVED_STATISTICS = JOINT_STATISTICS + ("pi_low", "pi_high")
 PERCENT_STATISTICS = ("estimate", "ci_low", "ci_high", "pi_low", "pi_high")
-STATISTIC_LABELS = {"estimate": "estimate", "ci_low": "CI lower", "ci_high": "CI upper", "pi_low": "PI lower",
-                    "pi_high": "PI upper", "i2": "I²", "het_p": "heterogeneity p", "k": "studies (k)",
-                    "egger_p": "Egger p"}
 _STAT_ORDER = {s: i for i, s in enumerate(STATISTIC_LABELS)}
 
 #: Relaxations tried, in order, when the paper's own constraints admit no configuration. "budget": the missing
@@ -528,7 +524,8 @@ def q_interval(target: Target, df: int) -> tuple[float, float] | None:
         hi = df / (1 - hi_i2) if hi_i2 < 1 else math.inf
         return lo, hi
     if target.statistic == "het_p":
-        isf = lambda p: float(stats.chi2.isf(p, df))
+        def isf(p):
+            return float(stats.chi2.isf(p, df))
         if target.comparator == "<":
             return isf(target.value), math.inf
         if target.comparator == ">":
@@ -1387,20 +1384,29 @@ def _dec(unit: float) -> int:
     return max(0, -round(math.log10(unit)))
 
 
-def check_pi(est: Target, pi_lo: Target, pi_hi: Target, ci_lo: Target | None, ci_hi: Target | None) -> list[Check]:
+def check_pi(est: Target, pi_lo: Target, pi_hi: Target, ci_lo: Target | None, ci_hi: Target | None,
+             k: int | None = None) -> list[Check]:
     """A prediction interval of the apparent model: μ̂ ± t(k−2)·√(SE² + τ²), so symmetric about the estimate,
-    containing it, and containing the CI."""
+    containing it, and wider than the CI μ̂ ± z·SE at both ends — by at least (t(k−2) − z)·SE each, with ``k``
+    the analysis' number of studies (by at least 0 when it is not known)."""
     out = []
     contains = pi_lo.value <= est.value + est.unit / 2 and est.value - est.unit / 2 <= pi_hi.value
     out.append(Check("PI contains estimate", ("pi_low", "pi_high"), contains, True,
                      f"PI {_fmt(pi_lo.value)}–{_fmt(pi_hi.value)} vs estimate {_fmt(est.value)}: "
                      + ("contains it" if contains else "excludes it")))
     if ci_lo is not None and ci_hi is not None:
-        ok = pi_lo.value <= ci_lo.value + 1e-9 and pi_hi.value >= ci_hi.value - 1e-9
+        se_min = max(0.0, (ci_hi.value - ci_hi.unit / 2) - (ci_lo.value + ci_lo.unit / 2)) / (2 * Z95)
+        t = _t975(k - 2) if k is not None and k >= 3 else Z95
+        need = (t - Z95) * se_min
+        below = (ci_lo.value + ci_lo.unit / 2) - (pi_lo.value - pi_lo.unit / 2)  # the most each gap can be
+        above = (pi_hi.value + pi_hi.unit / 2) - (ci_hi.value - ci_hi.unit / 2)
+        ok = below >= need - 1e-9 and above >= need - 1e-9
+        rule = (f"with k = {k}, each end of the PI lies beyond the CI's by ≥ (t({k - 2}) − z)·SE ≥ ({t:.3f} − "
+                f"{Z95:.3f})·{se_min:.2f} = {need:.2f} pp" if t > Z95 else "the PI contains the CI")
         out.append(Check("PI contains CI", ("pi_low", "pi_high"), ok, True,
                          f"PI {_fmt(pi_lo.value)}–{_fmt(pi_hi.value)} vs CI {_fmt(ci_lo.value)}–{_fmt(ci_hi.value)}: "
-                         + ("contains it" if ok else "does not contain it, although √(SE² + τ²) ≥ SE and "
-                            "t(k−2) ≥ z")))
+                         f"{rule}; printed (within rounding) at most {_fmt(below, 2)} pp beyond it below and "
+                         f"{_fmt(above, 2)} above → " + ("consistent" if ok else "not the CI's model")))
     sym = check_ci_symmetry(est, pi_lo, pi_hi)
     out.append(Check("PI symmetric about estimate", ("pi_low", "pi_high"), sym.passed, True, sym.arithmetic))
     return out
@@ -1459,7 +1465,8 @@ def consistency_checks(problem: AnalysisProblem) -> tuple[Check, ...]:
         n_max, desc = _missing_capacity(problem)
         out.append(check_ci_width(t["estimate"], t["ci_low"], t["ci_high"], problem.known, n_max, desc))
     if {"estimate", "pi_low", "pi_high"} <= set(t):
-        out.extend(check_pi(t["estimate"], t["pi_low"], t["pi_high"], t.get("ci_low"), t.get("ci_high")))
+        out.extend(check_pi(t["estimate"], t["pi_low"], t["pi_high"], t.get("ci_low"), t.get("ci_high"),
+                            problem.k.exact))
     out.extend(problem.extra_checks)
     return tuple(out)
 
@@ -1795,20 +1802,6 @@ def _unidentified_by_regimen(v1: pd.DataFrame) -> dict[str, int]:
     return {r: n - int((ident["regimen"] == r).sum()) for r, n in PAPER_REGIMEN_STUDIES}
 
 
-def _cited_refs(printed: str) -> tuple[int, ...]:
-    m = re.search(r"\(([\d\s,–-]+)\)", printed or "")
-    if not m:
-        return ()
-    refs = []
-    for part in m.group(1).split(","):
-        part = part.strip()
-        if not part:
-            continue
-        b = re.split(r"[–-]", part)
-        refs.extend(range(int(b[0]), int(b[1]) + 1) if len(b) == 2 else [int(part)])
-    return tuple(refs)
-
-
 def implied_dfs(i2: Target, p: Target, max_df: int = 60) -> tuple[int, ...]:
     """Degrees of freedom at which the printed I² and p agree on one Q (Q-based I²)."""
     out = []
@@ -1853,7 +1846,8 @@ def _target(row, unit: float | None = None) -> Target:
 def _targets(rows: pd.DataFrame) -> tuple[Target, ...]:
     """Printed numbers of one analysis as targets, with the printing units of estimate/CI and PI triples."""
     rows = rows.set_index("statistic")
-    val = lambda s: float(rows.loc[s, "value"]) if s in rows.index else None
+    def val(s):
+        return float(rows.loc[s, "value"]) if s in rows.index else None
     units = {}
     ue, ul, uh = printing_units(val("estimate"), val("ci_low"), val("ci_high"))
     units.update(estimate=ue, ci_low=ul, ci_high=uh)
@@ -1980,7 +1974,7 @@ def build_problems(dataset) -> tuple[tuple[AnalysisProblem, ...], dict]:
         targets = _targets(rows)
         pool = dataset.pooling_table(outcome, data_version=REFERENCE_VERSION)
         k_rows = pub[(pub["outcome"] == outcome) & (pub["subgroup"] == "overall") & (pub["statistic"] == "k")]
-        cited = _cited_refs(k_rows["printed"].iloc[0]) if len(k_rows) else ()
+        cited = cited_refs(k_rows["printed"].iloc[0]) if len(k_rows) else ()
         notes = []
         if not cited and outcome.startswith("ae_"):
             cited = TABLE2_REFS
@@ -2063,7 +2057,7 @@ def nd_count_check(dataset, problems) -> tuple[Check, set] | None:
             continue
         pub = dataset.published
         k_rows = pub[(pub["outcome"] == p.outcome) & (pub["statistic"] == "k")]
-        cited = _cited_refs(k_rows["printed"].iloc[0]) if len(k_rows) else ()
+        cited = cited_refs(k_rows["printed"].iloc[0]) if len(k_rows) else ()
         pool = dataset.pooling_table(p.outcome, data_version=REFERENCE_VERSION)
         if cited:
             pool = pool[pool["ref_no"].isin(cited)]
