@@ -2116,7 +2116,7 @@ def nd_count_check(dataset, problems) -> tuple[Check, set] | None:
 
 TABLE_COLUMNS = ["outcome", "subgroup", "level", "statistic", "printed", "value", "comparator", "verdict", "reason",
                  "arithmetic", "example", "basis", "checks_failed", "joint", "our_k", "paper_k", "missing",
-                 "range_low", "range_high"]
+                 "range_low", "range_high", "joint_reason", "joint_arithmetic", "joint_example"]
 
 
 def judge_all(problems, jobs: int | None = None) -> list[AnalysisResult]:
@@ -2176,7 +2176,9 @@ def results_frame(results, published: pd.DataFrame | None = None) -> pd.DataFram
                 "checks_failed": "; ".join(v.checks_failed), "joint": res.joint.status, "our_k": len(p.known),
                 "paper_k": p.k.exact if p.k.exact is not None else f"≥{p.k.minimum}",
                 "missing": _missing_text(p), "range_low": rng[0] if rng else math.nan,
-                "range_high": rng[1] if rng else math.nan,
+                "range_high": rng[1] if rng else math.nan, "joint_reason": res.joint.reason,
+                "joint_arithmetic": res.joint.arithmetic,
+                "joint_example": res.joint.example.text if res.joint.example is not None else "",
             })
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 

@@ -22,6 +22,7 @@ import fcntl
 import hashlib
 import os
 import pickle
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -104,6 +105,50 @@ def verdict_table(dataset, directory: Path | None = None, jobs: int | None = Non
     return table.copy()
 
 
+@dataclass(frozen=True)
+class Shortfall:
+    """Why the recomputation of an outcome's overall analysis falls short of the paper's: the paper's studies
+    (of those it cites for the outcome, where it lists them) that have no usable count in the dataset, by reason."""
+
+    paper_k: int | None
+    our_k: int
+    not_identified: int  # the study itself is not identified
+    bound: int  # identified; its report gives only a bound on the count
+    no_figure: int  # identified; its report does not give the figure
+
+    @property
+    def missing(self) -> int | None:
+        """Studies the paper pooled that the recomputation lacks (None when the paper's k is unknown)."""
+        return None if self.paper_k is None else max(0, self.paper_k - self.our_k)
+
+    @property
+    def candidates(self) -> int:
+        return self.not_identified + self.bound + self.no_figure
+
+
+def shortfall(dataset, outcome: str, paper_k: int | None, our_k: int) -> Shortfall:
+    """The version-1 studies without a usable count for ``outcome``, by reason (see :class:`Shortfall`)."""
+    from livingreview.review.audit.published import REFERENCE_VERSION, cited_refs
+
+    pub = dataset.published
+    k_rows = pub[(pub["outcome"] == outcome) & (pub["subgroup"] == "overall") & (pub["statistic"] == "k")]
+    cited = cited_refs(k_rows["printed"].iloc[0]) if len(k_rows) else ()
+    excluded = dataset.excluded(outcome, data_version=REFERENCE_VERSION)
+    if cited:
+        excluded = excluded[excluded["ref_no"].isin(cited)]
+    studies = dataset.studies.set_index("study_id")
+    rows = dataset.outcomes[dataset.outcomes["outcome"] == outcome].set_index("study_id")
+    counts = {"not_identified": 0, "bound": 0, "no_figure": 0}
+    for sid in excluded["study_id"]:
+        if studies.loc[sid, "identification"] == "not identified":
+            counts["not_identified"] += 1
+        elif sid in rows.index and rows.loc[sid, "derivation"] != "missing" and rows.loc[sid, "bound"] != "exact":
+            counts["bound"] += 1
+        else:
+            counts["no_figure"] += 1
+    return Shortfall(paper_k, our_k, **counts)
+
+
 def _read(path: Path) -> pd.DataFrame | None:
     try:
         return pickle.loads(path.read_bytes())
@@ -117,4 +162,4 @@ def _prune(directory: Path) -> None:
         old.unlink(missing_ok=True)
 
 
-__all__ = ["CODE", "READS", "cache_key", "code_files", "compute", "verdict_table"]
+__all__ = ["CODE", "READS", "Shortfall", "cache_key", "code_files", "compute", "shortfall", "verdict_table"]
