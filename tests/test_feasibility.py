@@ -386,3 +386,11 @@ def test_parallel_and_serial_runs_agree(dataset):
     b = F.feasibility_table(dataset, analyses=["os_2y", "vod"], jobs=2)
     pd.testing.assert_frame_equal(a, b)
     assert not math.isnan(a.loc[a["statistic"] == "estimate", "range_low"].iloc[0])
+
+
+def test_the_cached_verdict_table_is_this_fresh_computation(table, dataset):
+    """What the pages show (the cached table, possibly computed by an earlier build) equals a computation now."""
+    from livingreview.review.audit import audit, verdicts
+    fresh = F.final_verdicts(table, audit(dataset).frame())
+    pd.testing.assert_frame_equal(verdicts.verdict_table(dataset).reset_index(drop=True),
+                                  fresh.reset_index(drop=True))

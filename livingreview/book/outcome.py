@@ -124,7 +124,7 @@ class OutcomePage:
         if a.overall is None:
             return HTML("<p>No study reports this outcome.</p>")
         est, lo, hi = study_intervals(a.overall.es, a.overall.level)
-        prov = self.ds.outcomes.set_index("study_id")
+        prov = self.ds.outcomes[self.ds.outcomes["outcome"] == a.outcome].set_index("study_id")
         reports = self.ds.reports.set_index("report_id")
         rows = []
         for i, s in a.studies.iterrows():
