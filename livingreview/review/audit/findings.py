@@ -38,6 +38,9 @@ CHECKS = {
     "PI contains CI": "… and the CI, since √(SE² + τ²) ≥ SE and t(k−2) ≥ z",
     "interval scale": "the scales on which a printed interval is symmetric about its estimate, within rounding "
                       "(the apparent model's Wald interval of raw proportions is symmetric on the raw scale)",
+    "CI symmetric about estimate": "the apparent model's Wald CI of raw proportions is symmetric about its "
+                                   "estimate within printing",
+    "PI symmetric about estimate": "… and so is its prediction interval",
     "FT rule not applied": f"I² > {FT_RULE_I2:.0f}% (the paper's rule: Freeman–Tukey) but the CIs are symmetric "
                            "on the raw scale and not on the arcsine (≈ Freeman–Tukey) scale",
     "I²/p pair": "the printed I² (as (Q − df)/Q) and heterogeneity p must fix a common Q on the paper's df = k − 1 "
@@ -57,8 +60,8 @@ CHECKS = {
     "Egger rule": f"Egger's test reported only with k ≥ {MIN_K_BIAS} (the paper's rule)",
 }
 #: Feasibility checks (:func:`livingreview.review.feasibility.consistency_checks`) shown as findings, by name.
-COMPUTED = ("PI contains estimate", "PI contains CI", "I²/p pair", "Q floor (I²)", "Q floor (heterogeneity p)",
-            "CI width vs patients", "subgroup k fits")
+COMPUTED = ("PI contains estimate", "PI contains CI", "CI symmetric about estimate", "PI symmetric about estimate",
+            "I²/p pair", "Q floor (I²)", "Q floor (heterogeneity p)", "CI width vs patients", "subgroup k fits")
 CROSS_CHECK = "ND study count across analyses"
 
 
