@@ -1,7 +1,7 @@
 """The reproduction audit's summary page (``notebooks/reproduction.ipynb``), and what its other pages share.
 
 The audit is three kinds of page: this summary (the words per outcome, with counts), the methods
-(:mod:`livingreview.book.reproduction_methods`) and one page per outcome, the adverse events of Table 2 together
+(:mod:`livingreview.book.reproduction_methods`) and one page per outcome, the adverse events of Table 2 on two
 (:mod:`livingreview.book.reproduction_outcome`). The statistics are in :mod:`livingreview.review.audit` and
 :mod:`livingreview.review.feasibility`; the word of every printed number comes from the one cached verdict table
 (:func:`livingreview.review.audit.verdicts.verdict_table`), which the outcome pages' badges read too.
@@ -25,8 +25,9 @@ from livingreview.review.feasibility import VERDICTS
 #: What the audit and its verdicts read (``livingreview.review.audit.verdicts.READS``; a test checks they agree).
 READS = ("studies", "outcomes", "outcome_definitions", "published", "search", "versions")
 
-#: The adverse events of Table 2 share one page (the manifest's parameter); every other outcome has its own.
-TABLE2 = "ae_*"
+#: The adverse events of Table 2 share two pages, any grade and grade ≥ 3 (the manifest's parameters, patterns
+#: over outcome ids), with their titles; every other outcome has its own page.
+TABLE2 = {"ae_*_any": "Adverse events of any grade (Table 2)", "ae_*_g3": "Adverse events of grade ≥ 3 (Table 2)"}
 
 #: What each word means (the audit's three where the data allow a recomputation, the feasibility's four where not).
 WORDS = {
@@ -60,7 +61,7 @@ def labels(ds) -> dict:
 
 def page_parameter(outcome: str) -> str:
     """The ``outcome`` parameter of the audit page that shows ``outcome`` (its own, or Table 2's)."""
-    return TABLE2 if fnmatchcase(outcome, TABLE2) else outcome
+    return next((p for p in TABLE2 if fnmatchcase(outcome, p)), outcome)
 
 
 def page_outcomes(ds, parameter: str) -> list[str]:
@@ -71,9 +72,7 @@ def page_outcomes(ds, parameter: str) -> list[str]:
 
 
 def page_title(ds, parameter: str) -> str:
-    if parameter == TABLE2:
-        return "Adverse events (Table 2)"
-    return labels(ds)[parameter]
+    return TABLE2[parameter] if parameter in TABLE2 else labels(ds)[parameter]
 
 
 def audit_pages(ds) -> list[dict]:

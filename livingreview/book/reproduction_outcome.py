@@ -1,5 +1,5 @@
 """One outcome's part of the reproduction audit (``notebooks/reproduction_outcome.ipynb``; the adverse events of
-Table 2 share one page): every printed number with the audit's recomputation, its word, the reason, the basis,
+Table 2 share two pages): every printed number with the audit's recomputation, its word, the reason, the basis,
 the failed checks and — in numbered notes — the arithmetic and the example configuration; then the checks of the
 printed numbers and the printed intervals."""
 
@@ -38,7 +38,7 @@ def context(ds, params: dict) -> dict:
     parameter = params["outcome"]
     if not page_outcomes(ds, parameter):
         raise ValueError(f"the audit page for {parameter!r} would show no printed number")
-    return {"audit_title": page_title(ds, parameter), "is_table2": parameter == TABLE2}
+    return {"audit_title": page_title(ds, parameter), "is_table2": parameter in TABLE2}
 
 
 def _paper_k(k: rp.PaperK) -> str:
