@@ -178,6 +178,10 @@ def test_the_summary_links_every_audit_page_with_its_counts(ds, table):
         assert glued[p["key"]] == rp_counts_text(counts), p
 
 
+def rp_printed(number):
+    return summary_page.fmt_printed(number)
+
+
 def rp_counts_text(counts):
     from livingreview.format import counts_text
     return counts_text(counts)
@@ -238,14 +242,15 @@ def test_badge_words_equal_the_audit_s(ds, table):
         assert rp_counts_text(counts) in badge
         est = next(c for c in rp.audit(ds, outcomes=(outcome,)).comparisons
                    if c.number.subgroup == "overall" and c.number.statistic == "estimate")
-        assert f"(k = {est.paper_k.exact})" in badge and f"(k = {est.our_k})" in badge
-        assert f"ours {est.values['S1']:.1f}%" in badge
+        assert f"paper {rp_printed(est.number)}% (k = {est.paper_k.exact})" in badge
+        assert f"under its apparent model: {est.values['S1']:.1f}% (k = {est.our_k})" in badge
         s = vt.shortfall(ds, outcome, est.paper_k.exact, est.our_k)
         assert f"{s.missing} stud" in badge and f"{s.not_identified} not identified" in badge
 
 
 def test_vod_badge(ds):
     badge = outcome_page.reproduction_badge(ds, "vod")
-    assert badge.startswith("Reproduction: paper 6.2% (k = 16), ours 8.4% (k = 6), +2.2 pp: 10 studies the paper "
-                            "pooled have no count here (7 not identified, 2 reported only as a bound, 1 without")
+    assert badge.startswith("Reproduction: paper 6.2% (k = 16); ours from its studies with counts, under its "
+                            "apparent model: 8.4% (k = 6), +2.2 pp — 10 studies the paper pooled have no count here "
+                            "(7 not identified, 2 reported only as a bound, 1 without the figure)")
     assert "printed estimate *feasible*" in badge

@@ -126,25 +126,28 @@ def badge_text(ds, outcome: str, table: pd.DataFrame, result: rp.Audit) -> str:
         return f"The paper prints no pooled estimate for this outcome ({tail})"
     n = est.number
     k = est.paper_k
-    paper = f"paper {fmt_printed(n)}% (k = {k.exact if k.exact is not None else f'≥ {k.minimum}'})"
+    paper_k = k.exact if k.exact is not None else (f"≥ {k.minimum}" if k.minimum else "not printed")
+    paper = f"paper {fmt_printed(n)}% (k = {paper_k})"
     ours_value = est.values.get("S1", math.nan)
     if math.isnan(ours_value):
         ours = f"ours: no study with counts (k = {est.our_k})"
     else:
         diff = ours_value - n.value
-        ours = f"ours {fmt.signed(ours_value, 1)}% (k = {est.our_k}), {'+' if diff >= 0 else '−'}{abs(diff):.1f} pp"
+        ours = (f"ours from its studies with counts, under its apparent model: {fmt.signed(ours_value, 1)}% "
+                f"(k = {est.our_k}), {'+' if diff >= 0 else '−'}{abs(diff):.1f} pp")
     word = table.set_index(["outcome", "subgroup", "level", "statistic"]).loc[
         (outcome, "overall", "", "estimate"), "final"]
     why = _why(vt.shortfall(ds, outcome, k.exact, est.our_k))
-    return f"Reproduction: {paper}, {ours}{': ' + why if why else ''}; printed estimate *{word}* ({tail})"
+    return f"Reproduction: {paper}; {ours}{' — ' + why if why else ''}; printed estimate *{word}* ({tail})"
 
 
 def _why(s: vt.Shortfall) -> str:
     parts = [(s.not_identified, "not identified"), (s.bound, "reported only as a bound"),
-             (s.no_figure, "without the figure in their reports")]
+             (s.no_figure, "without the figure")]
     listed = ", ".join(f"{n} {what}" for n, what in parts if n)
     if s.missing is None:
-        return f"the paper does not say how many studies it pooled ({listed} of its studies)" if listed else ""
+        return (f"the paper does not say how many studies it pooled; of its studies, {listed} have no count here"
+                if listed else "the paper does not say how many studies it pooled")
     if s.missing == 0:
         return "the same studies as the paper"
     which = f"{fmt.plural(s.missing, 'study', 'studies')} the paper pooled {'has' if s.missing == 1 else 'have'} " \

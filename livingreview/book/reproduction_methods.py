@@ -23,7 +23,7 @@ assert READS == AUDIT_READS  # one list, literal here because the build reads it
 class MethodsPage:
     ds: object
     explanations: tuple
-    context: dict  # the feasibility's context: the patient budget and the check across analyses
+    context: dict | None  # the feasibility's: the patient budget, the check across analyses (None: no totals)
 
     # the recomputation
     def specifications_table(self) -> HTML:
@@ -52,11 +52,14 @@ class MethodsPage:
         return Markdown(fs.METHODS_TEXT)
 
     def budget(self) -> Markdown:
+        if self.context is None:
+            return Markdown(f"Not available: {fs.NO_BUDGET}; every number the audit cannot recompute is *not "
+                            f"checkable*.")
         return Markdown(f"The patient budget, from data/search.csv and data/studies.csv: "
                         f"{fmt.md(self.context['budget_text'])}.")
 
     def cross_check(self) -> Markdown:
-        cross = self.context["cross_check"]
+        cross = self.context["cross_check"] if self.context is not None else None
         if cross is None:
             return Markdown("Fewer than two newly diagnosed subgroups have a known k: nothing to check across "
                             "analyses.")
@@ -116,5 +119,5 @@ class MethodsPage:
 
 def load(data_dir="data") -> MethodsPage:
     ds = common.dataset(READS, data_dir, "the audit's methods")
-    _, context = fs.build_problems(ds)
+    context = fs.build_problems(ds)[1] if fs.has_patient_budget(ds.search) else None
     return MethodsPage(ds, rp.best_specifications(ds), context)

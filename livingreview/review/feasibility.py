@@ -1778,6 +1778,17 @@ def reported_bounds(outcomes: pd.DataFrame, outcome: str) -> dict[str, tuple[tup
             for r in rows.itertuples()}
 
 
+#: search.csv stages holding §3.1's patient totals, without which the missing studies' sizes have no bound.
+BUDGET_STAGES = ("patients", "patients_newly_diagnosed", "patients_relapsed_refractory")
+NO_BUDGET = ("the paper's patient totals (§3.1) are not recorded in search.csv, so the missing studies' sizes have "
+             "no bound")
+
+
+def has_patient_budget(search: pd.DataFrame) -> bool:
+    s = search[search["data_version"] == REFERENCE_VERSION].set_index("stage")["count"]
+    return all(stage in s.index and pd.notna(s[stage]) for stage in BUDGET_STAGES)
+
+
 def patient_budget(search: pd.DataFrame, studies: pd.DataFrame) -> tuple[Budget, str]:
     """Patients and studies the paper's §3.1 totals leave for its unidentified studies, with the arithmetic."""
     s = search[search["data_version"] == REFERENCE_VERSION].set_index("stage")["count"]
@@ -2144,6 +2155,8 @@ def feasibility_table(dataset, audit_statuses=None, analyses=None, jobs: int | N
     statistic, status — e.g. ``Audit.frame()`` — or a mapping (outcome, subgroup, level, statistic) → status),
     adds the audit status and the final word (:func:`final_verdicts`). ``analyses``: only these (outcome,
     subgroup, level) triples or outcomes. ``jobs``: worker processes (default up to 2)."""
+    if not has_patient_budget(dataset.search):
+        return _not_checkable(dataset, audit_statuses)
     problems, _ = build_problems(dataset)
     if analyses is not None:
         wanted = set(analyses)
@@ -2153,6 +2166,18 @@ def feasibility_table(dataset, audit_statuses=None, analyses=None, jobs: int | N
     if audit_statuses is not None:
         table = final_verdicts(table, audit_statuses)
     return table
+
+
+def _not_checkable(dataset, audit_statuses) -> pd.DataFrame:
+    """Every printed number "not checkable" (:data:`NO_BUDGET`): the table when the patient totals are missing."""
+    pub = dataset.published.copy()
+    pub["level"] = pub["level"].fillna("")
+    table = pd.DataFrame([{"outcome": r.outcome, "subgroup": r.subgroup, "level": r.level, "statistic": r.statistic,
+                           "printed": r.printed, "value": float(r.value), "comparator": r.comparator,
+                           "verdict": "not checkable", "reason": NO_BUDGET, "joint": "not checkable"}
+                          for r in pub.itertuples()], columns=TABLE_COLUMNS)
+    table = table.fillna({c: "" for c in TABLE_COLUMNS if c not in ("value", "range_low", "range_high")})
+    return final_verdicts(table, audit_statuses) if audit_statuses is not None else table
 
 
 def results_frame(results, published: pd.DataFrame | None = None) -> pd.DataFrame:

@@ -177,8 +177,10 @@ def patient_findings(dataset) -> list[Finding]:
         out.append(Finding("patient totals", "", "§3.1", "consistent" if ok else "inconsistent",
                            f"{full} full papers + {abstract} abstracts = {full + abstract} against "
                            f"{parts[1]} single-arm studies"))
-    from livingreview.review.feasibility import patient_budget
+    from livingreview.review.feasibility import has_patient_budget, patient_budget
 
+    if not has_patient_budget(dataset.search):
+        return out
     budget, text = patient_budget(dataset.search, dataset.studies)
     ok = budget.newly_diagnosed >= 0 and budget.relapsed_refractory >= 0
     out.append(Finding("patient totals", "", "§3.1 vs studies.csv", "consistent" if ok else "inconsistent", text))
@@ -203,8 +205,10 @@ def egger_findings(numbers) -> list[Finding]:
 def computed_findings(dataset) -> list[Finding]:
     """The feasibility module's checks that need no missing data (:data:`COMPUTED`), one finding per analysis and
     check, with its arithmetic; the disease-status check across analyses once."""
-    from livingreview.review.feasibility import build_problems, consistency_checks
+    from livingreview.review.feasibility import build_problems, consistency_checks, has_patient_budget
 
+    if not has_patient_budget(dataset.search):
+        return []
     problems, context = build_problems(dataset)
     out = []
     for p in problems:
