@@ -73,13 +73,15 @@ def test_batch_pooling_matches_the_engine():
         x = np.floor(rng.uniform(0, 1, size=k) * (n + 1)).clip(0, n)
         x[0] = 0  # a study with no events gets the continuity correction in both
         y, v = F.pr_effects(x, n)
-        ours = F.dl_batch(y[None, :], v[None, :])[0]
         engine = dict(F.engine_values(x, n))
-        for i, s in enumerate(("estimate", "ci_low", "ci_high")):
-            assert ours[i] == pytest.approx(engine[s], abs=1e-9)
-        assert ours[5] == pytest.approx(engine["q"], abs=1e-9)
-        if k >= 3:
-            assert ours[3] == pytest.approx(engine["pi_low"], abs=1e-9)
+        # all studies in the batch, or the first ones fixed ("known") and the rest in the batch: the same pool
+        for split in {0, k // 2, k - 1}:
+            ours = F.dl_batch(y[None, split:], v[None, split:], y[:split], v[:split])[0]
+            for i, s in enumerate(("estimate", "ci_low", "ci_high", "pi_low", "pi_high", "q")):
+                if k < 3 and s.startswith("pi"):
+                    assert math.isnan(ours[i])
+                else:
+                    assert ours[i] == pytest.approx(engine[s], abs=1e-9), (k, split, s)
 
 
 # --- constructed examples with known answers ------------------------------------------------------------------
@@ -166,6 +168,35 @@ def test_i2_and_p_of_a_known_dataset_fix_the_same_q_in_both_directions():
     # the same pair read on any other df does not fit
     for wrong in (1, 2, 3, 5, 6):
         assert not F.check_i2_p(i2, p, [wrong]).passed
+
+
+def test_a_study_reported_only_as_a_bound_keeps_its_bound():
+    """A missing identified study whose report says "at least 30 of 60": the printed pool needs it near 10%,
+    which the bound forbids; without the bound the same pool is found."""
+    known = (F.StudyCounts("a", 10, 100), F.StudyCounts("b", 12, 100))
+    targets = printed([10, 12, 6], [100, 100, 60])
+    free = F.Slot("ref 98 (a study)", 60)
+    bounded = F.Slot("ref 98 (a study, reported ≥ 30/60)", 60, p_range=(0.5, 1.0))
+    found = F.judge_analysis(problem(known, targets, (free,), F.Budget(0, 0, 0), relaxed=()))
+    assert found.joint.status == "feasible" and reproduces(found.joint.example, targets)
+    ruled_out = F.judge_analysis(problem(known, targets, (bounded,), F.Budget(0, 0, 0), relaxed=()))
+    assert ruled_out.joint.status == "infeasible"
+    assert ruled_out.verdict("estimate").basis == "enumeration"
+
+
+def test_the_dataset_s_bounds_reach_the_slots_and_the_examples(dataset):
+    bounds = F.reported_bounds(dataset.outcomes, "vod")
+    rows = dataset.outcomes[(dataset.outcomes["outcome"] == "vod") & (dataset.outcomes["bound"] == "lower")]
+    assert set(bounds) == set(rows["study_id"]) and bounds
+    probs, _ = F.build_problems(dataset)
+    vod = next(p for p in probs if p.name == "vod")
+    slots = [s for sc in vod.scenarios for s in sc.slots if s.p_range != (0.0, 1.0)]
+    assert slots and all("reported ≥" in s.label for s in slots)
+    result = F.judge_analysis(vod, ranges=False)
+    lows = {s.label: s.p_range[0] for s in slots}
+    for study in result.joint.example.studies:
+        if study.label in lows:
+            assert study.events / study.total >= lows[study.label] - 1e-12, study
 
 
 def test_budget_split_by_disease_status_is_respected():
@@ -355,3 +386,11 @@ def test_parallel_and_serial_runs_agree(dataset):
     b = F.feasibility_table(dataset, analyses=["os_2y", "vod"], jobs=2)
     pd.testing.assert_frame_equal(a, b)
     assert not math.isnan(a.loc[a["statistic"] == "estimate", "range_low"].iloc[0])
+
+
+def test_the_cached_verdict_table_is_this_fresh_computation(table, dataset):
+    """What the pages show (the cached table, possibly computed by an earlier build) equals a computation now."""
+    from livingreview.review.audit import audit, verdicts
+    fresh = F.final_verdicts(table, audit(dataset).frame())
+    pd.testing.assert_frame_equal(verdicts.verdict_table(dataset).reset_index(drop=True),
+                                  fresh.reset_index(drop=True))

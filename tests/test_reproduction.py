@@ -18,10 +18,15 @@ import math
 import pandas as pd
 import pytest
 
-from livingreview.book import outcome as outcome_page, reproduction as audit_page
+from livingreview.book import (
+    outcome as outcome_page,
+    reproduction as audit_page,
+    reproduction_methods as methods_page,
+    reproduction_outcome as outcome_audit_page,
+)
 from livingreview.config import DATA_DIR, ROOT
 from livingreview.dataset import load_dataset
-from livingreview.review import audit as rp
+from livingreview.review import audit as rp, feasibility as F
 from livingreview.review.audit import pins
 
 SYNTHETIC = ROOT / "tests" / "fixtures" / "synthetic"
@@ -264,9 +269,30 @@ def test_intervals_outside_0_100(findings):
 
 
 def test_prediction_intervals(findings):
-    assert _where(findings, "PI excludes its estimate") == {("vod", "overall")}
-    assert _where(findings, "PI not wider than CI") == {("complete_remission", "overall"), ("relapse", "overall"),
-                                                         ("vod", "overall")}
+    assert _where(findings, "PI contains estimate") == {("vod", "overall")}
+    assert _where(findings, "PI contains CI") == {("complete_remission", "overall"), ("relapse", "overall"),
+                                                   ("vod", "overall")}
+    # the computed check's arithmetic is the evidence: relapse's PI ends where its CI does, 1.23 pp too close
+    relapse = next(f for f in findings if f.check == "PI contains CI" and f.outcome == "relapse")
+    assert "(2.306 − 1.960)·3.55 = 1.23 pp" in relapse.evidence
+
+
+def test_findings_use_the_feasibility_checks_where_they_overlap(ds, findings):
+    """Every computed check of every analysis is a finding with the same verdict and arithmetic, once."""
+    from livingreview.review import feasibility as F
+    problems, context = F.build_problems(ds)
+    expected = {(c.name, p.outcome, p.level or "overall", "consistent" if c.passed else "inconsistent", c.arithmetic)
+                for p in problems for c in F.consistency_checks(p) if c.name in rp.COMPUTED}
+    shown = {(f.check, f.outcome, f.analysis, f.verdict, f.evidence) for f in findings
+             if f.check in rp.COMPUTED}
+    assert shown == expected and len(shown) > 100
+    cross = [f for f in findings if f.check == rp.CROSS_CHECK]
+    assert len(cross) == 1 and cross[0].evidence == context["cross_check"][0].arithmetic
+    assert cross[0].verdict == "inconsistent"
+    # the prose detectors they replace are gone
+    assert not {"PI excludes its estimate", "PI not wider than CI", "I²/p implies df", "traced heterogeneity",
+                "subgroup arithmetic"} & {f.check for f in findings}
+    assert {f.check for f in findings} <= set(rp.CHECKS)
 
 
 def test_interval_scales(numbers, findings):
@@ -302,7 +328,7 @@ def test_implied_study_counts(numbers, ds):
 
 
 def test_printed_k_agrees_with_i2_p_and_with_the_references_cited(findings):
-    assert not _where(findings, "I²/p implies df")
+    assert not _where(findings, "I²/p pair")
     k_rows = [f for f in findings if f.check == "k vs cited studies" and "references cited" in f.evidence]
     assert len(k_rows) == 4 and all(f.verdict == "consistent" for f in k_rows)
 
@@ -334,20 +360,19 @@ def test_badge_for_an_outcome_without_published_numbers():
     assert "prints no pooled number" in outcome_page.reproduction_badge(ds, "relapse")
 
 
-def test_badge_counts_the_outcomes_numbers_and_the_audit_has_their_anchor(ds):
-    counts = rp.audit(ds, outcomes=("overall_response",)).counts("overall_response")
-    assert f"Reproduction of the paper's {sum(counts.values())} numbers" in \
-        outcome_page.reproduction_badge(ds, "overall_response")
+def test_audit_pages_render_every_part(ds):
     page = audit_page.load(data_dir="data")
-    assert 'id="audit-overall_response"' in page.numbers_tables().data
-
-
-def test_audit_page_renders_every_part(ds):
-    page = audit_page.load(data_dir="data")
-    counts = page.audit.counts()
-    sentence = page.summary_sentence().data
-    assert f"**{sum(counts.values())} pooled numbers**" in sentence
-    for method in ("summary_table", "outcome_table", "specifications_table", "tolerances_table", "rules_table",
-                   "explanations_table", "interval_table", "checks_table", "numbers_tables"):
+    assert f"**{len(ds.published)} pooled numbers**" in page.summary_sentence().data
+    for method in ("verdicts_table", "outcome_table", "checks_table", "paper_findings"):
         out = getattr(page, method)().data
         assert "0x" not in out and "<table" in out, method
+    methods = methods_page.load(data_dir="data")
+    for method in ("specifications_table", "tolerances_table", "rules_table", "explanations_table"):
+        out = getattr(methods, method)().data
+        assert "0x" not in out and "<table" in out, method
+    assert methods.feasibility_methods().data == F.METHODS_TEXT
+    budget = methods.budget().data
+    assert "129 ND + 128 R/R" in budget  # the patient budget's arithmetic, computed from search.csv and studies.csv
+    assert "ND study count across analyses" in methods.cross_check().data
+    vod = outcome_audit_page.load("vod", data_dir="data")
+    assert 'id="audit-vod-overall"' in vod.numbers().data

@@ -22,8 +22,9 @@ from livingreview.review.outcomes import (
     overlap_groups,
 )
 
-READS = ("studies", "reports", "outcome_definitions", "versions", "outcomes[outcome={outcome}]",
-         "published[outcome={outcome}]")
+# Whole tables of outcomes, published and search: the reproduction badge's verdicts rest on every analysis of the
+# paper (livingreview.review.audit.verdicts.READS).
+READS = ("studies", "reports", "outcome_definitions", "versions", "outcomes", "published", "search")
 
 
 def context(ds, params: dict) -> dict:
@@ -124,17 +125,14 @@ def summary_with_paper(rows: pd.DataFrame, paper: pd.DataFrame) -> str:
 
 
 def reproduction_badge(ds, outcome: str) -> str:
-    """One line: how many of the paper's numbers for this outcome the audit reproduced (Markdown)."""
-    from livingreview.review.audit import audit
+    """One line (Markdown): the paper's pooled estimate beside ours, how far apart and why, and the audit's words for
+    the outcome's printed numbers — the sentence its audit page opens with."""
+    from livingreview.book.reproduction import badge_text
+    from livingreview.review.audit import audit, verdicts
 
-    counts = audit(ds, outcomes=(outcome,)).counts(outcome)
-    total = sum(counts.values())
-    if total == 0:
+    if outcome not in set(ds.published["outcome"]):
         return "Reproduction: the paper prints no pooled number for this outcome"
-    text = f"Reproduction of the paper's {total} numbers: {fmt.counts_text(counts)}"
-    if counts["not reproducible"] == total:
-        text += " (studies the paper pooled are missing from the dataset)"
-    return text
+    return badge_text(ds, outcome, verdicts.verdict_table(ds), audit(ds, outcomes=(outcome,)))
 
 
 @dataclass(frozen=True)
@@ -174,7 +172,7 @@ class OutcomePage:
         if a.overall is None:
             return HTML("<p>No study reports this outcome.</p>")
         est, lo, hi = study_intervals(a.overall.es, a.overall.level)
-        prov = self.ds.outcomes.set_index("study_id")
+        prov = self.ds.outcomes[self.ds.outcomes["outcome"] == a.outcome].set_index("study_id")
         reports = self.ds.reports.set_index("report_id")
         rows = []
         for i, s in a.studies.iterrows():

@@ -1,44 +1,95 @@
-"""The reproduction audit (``notebooks/reproduction.ipynb``): every number the paper prints, recomputed and judged.
+"""The reproduction audit's summary page (``notebooks/reproduction.ipynb``), and what its other pages share.
 
-The statistics are in :mod:`livingreview.review.audit`; this module rounds them for reading.
+The audit is three kinds of page: this summary (the words per outcome, with counts), the methods
+(:mod:`livingreview.book.reproduction_methods`) and one page per outcome, the adverse events of Table 2 on two
+(:mod:`livingreview.book.reproduction_outcome`). The statistics are in :mod:`livingreview.review.audit` and
+:mod:`livingreview.review.feasibility`; the word of every printed number comes from the one cached verdict table
+(:func:`livingreview.review.audit.verdicts.verdict_table`), which the outcome pages' badges read too.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 
 import pandas as pd
 from IPython.display import HTML, Markdown
 
 from livingreview import format as fmt
 from livingreview.book import common
-from livingreview.book.common import esc as _esc, raw_table
 from livingreview.review import audit as rp
+from livingreview.review.audit import verdicts as vt
+from livingreview.review.feasibility import VERDICTS
 
+#: What the audit and its verdicts read (``livingreview.review.audit.verdicts.READS``; a test checks they agree).
 READS = ("studies", "outcomes", "outcome_definitions", "published", "search", "versions")
 
+#: The adverse events of Table 2 share two pages, any grade and grade ≥ 3 (the manifest's parameters, patterns
+#: over outcome ids), with their titles; every other outcome has its own page.
+TABLE2 = {"ae_*_any": "Adverse events of any grade (Table 2)", "ae_*_g3": "Adverse events of grade ≥ 3 (Table 2)"}
 
-def _labels(ds) -> dict:
-    return dict(zip(ds.definitions["outcome"], ds.definitions["label"]))
-
-
-def _analysis(subgroup: str, level: str) -> str:
-    return common.subgroup_name(subgroup, level)
-
-
-STATUS_WORDS = {
-    "reproduced": "ours matches the printed value (rounds to it, or within the tolerance)",
-    "close": f"estimate or bound within {rp.CLOSE_PP} pp of the printed value, but not equal after rounding",
-    "not reproduced": "the studies are all there, yet no specification gives the printed value",
-    "not reproducible": "cannot be checked with the data available: studies the paper pooled are missing from "
-                        "the dataset, or no study reports the analysis",
+#: What each word means (the audit's three where the data allow a recomputation, the feasibility's four where not).
+WORDS = {
+    "reproduced": "all the paper's studies are in the dataset, and ours matches the printed value (rounds to it, or "
+                  "within the tolerance)",
+    "close": f"all its studies are here; estimate or bound within {rp.CLOSE_PP} pp of the printed value, but not "
+             "equal after rounding",
+    "not reproduced": "all its studies are here, yet no specification gives the printed value",
+    "feasible": "studies the paper pooled are missing; a configuration of them within the paper's own totals "
+                "reproduces the number (an example is shown)",
+    "infeasible": "no configuration of the missing studies reproduces it — ruled out by arithmetic, by enumerating "
+                  "every possibility, or not found by the search — or it cannot hold together with the other "
+                  "numbers of its analysis",
+    "feasible only if": "only if the missing studies had more patients than the paper's totals leave, or more "
+                        "studies belonged to a subgroup than its study counts allow",
+    "not checkable": "nothing constrains it: an Egger p depends on every missing study",
 }
+BASIS_WORDS = {"analytic": "arithmetic (proof)", "enumeration": "every possibility enumerated (proof)",
+               "search": "search (example verified)", "structure": "study counts", "complete data": "recomputed",
+               "": "—"}
 SHORT_REASONS = {
     "no-data": "no study in the dataset reports this analysis",
     "missing-studies": "studies the paper pooled are missing",
     "outcome-incomplete": "the level's k is not printed and the outcome misses studies of unknown level",
 }
+
+
+def labels(ds) -> dict:
+    return dict(zip(ds.definitions["outcome"], ds.definitions["label"]))
+
+
+def page_parameter(outcome: str) -> str:
+    """The ``outcome`` parameter of the audit page that shows ``outcome`` (its own, or Table 2's)."""
+    return next((p for p in TABLE2 if fnmatchcase(outcome, p)), outcome)
+
+
+def page_outcomes(ds, parameter: str) -> list[str]:
+    """The outcomes with printed numbers that the audit page with this parameter shows, in the book's order."""
+    order = ds.definitions.sort_values("display_order")["outcome"]
+    printed = set(ds.published["outcome"])
+    return [o for o in order if o in printed and page_parameter(o) == parameter]
+
+
+def page_title(ds, parameter: str) -> str:
+    return TABLE2[parameter] if parameter in TABLE2 else labels(ds)[parameter]
+
+
+def audit_pages(ds) -> list[dict]:
+    """The per-outcome audit pages in the book's order: parameter, title and the key of their glued counts."""
+    params = list(dict.fromkeys(page_parameter(o) for o in ds.definitions.sort_values("display_order")["outcome"]
+                                if o in set(ds.published["outcome"])))
+    return [{"outcome": p, "label": page_title(ds, p), "key": f"auditpage{i}"} for i, p in enumerate(params, 1)]
+
+
+def context(ds, params: dict) -> dict:
+    return {"audit_pages": audit_pages(ds)}
+
+
+def word_counts(table: pd.DataFrame, outcomes=None) -> dict:
+    """Word → how many printed numbers (of ``outcomes``; all when None) carry it, every word of VERDICTS."""
+    rows = table if outcomes is None else table[table["outcome"].isin(list(outcomes))]
+    return {w: int((rows["final"] == w).sum()) for w in VERDICTS}
 
 
 def fmt_value(statistic: str, x: float, comparator: str = "=") -> str:
@@ -62,215 +113,132 @@ def fmt_printed(n: rp.PublishedNumber) -> str:
     return fmt.signed(n.value, n.decimals)
 
 
-def _difference(c: rp.Comparison) -> str:
-    """'+0.3 (S1)': our closest value minus the printed one, with the specification it came from."""
-    n = c.number
-    if not c.best_spec or n.comparator != "=" or math.isnan(c.difference):
-        return "—"
-    digits = 3 if n.statistic in ("het_p", "egger_p") else 0 if n.statistic == "k" else 1
-    text = fmt.signed(abs(c.difference), digits)
-    sign = "" if text.strip("0.") == "" else ("+" if c.difference > 0 else "−")
-    return f"{sign}{text} ({c.best_spec})"
+def badge_text(ds, outcome: str, table: pd.DataFrame, result: rp.Audit) -> str:
+    """One line (Markdown): the paper's pooled estimate beside ours, how far apart and why, and the audit's words —
+    the same sentence on the outcome's page and its audit page."""
+    numbers = [c for c in result.comparisons if c.number.outcome == outcome]
+    if not numbers:
+        return "Reproduction: the paper prints no pooled number for this outcome"
+    est = next((c for c in numbers if c.number.subgroup == "overall" and c.number.statistic == "estimate"), None)
+    counts = word_counts(table, (outcome,))
+    tail = f"all {sum(counts.values())} printed numbers: {fmt.counts_text(counts)}"
+    if est is None:
+        return f"The paper prints no pooled estimate for this outcome ({tail})"
+    n = est.number
+    k = est.paper_k
+    paper_k = k.exact if k.exact is not None else (f"≥ {k.minimum}" if k.minimum else "not printed")
+    paper = f"paper {fmt_printed(n)}% (k = {paper_k})"
+    ours_value = est.values.get("S1", math.nan)
+    if math.isnan(ours_value):
+        ours = f"ours: no study with counts (k = {est.our_k})"
+    else:
+        diff = ours_value - n.value
+        ours = (f"ours from its studies with counts, under its apparent model: {fmt.signed(ours_value, 1)}% "
+                f"(k = {est.our_k}), {'+' if diff >= 0 else '−'}{abs(diff):.1f} pp")
+    word = table.set_index(["outcome", "subgroup", "level", "statistic"]).loc[
+        (outcome, "overall", "", "estimate"), "final"]
+    why = _why(vt.shortfall(ds, outcome, k.exact, est.our_k))
+    return f"Reproduction: {paper}; {ours}{' — ' + why if why else ''}; printed estimate *{word}* ({tail})"
 
 
-def _paper_k(k: rp.PaperK) -> str:
-    if k.exact is not None:
-        return str(k.exact) if k.source.startswith(("printed", "outcome_definitions")) else \
-            f"{k.exact} (implied by its I² and p)"
-    return f"≥ {k.minimum} (from its I² and p)" if k.minimum else "not printed"
+def _why(s: vt.Shortfall) -> str:
+    parts = [(s.not_identified, "not identified"), (s.bound, "reported only as a bound"),
+             (s.no_figure, "without the figure")]
+    listed = ", ".join(f"{n} {what}" for n, what in parts if n)
+    if s.missing is None:
+        return (f"the paper does not say how many studies it pooled; of its studies, {listed} have no count here"
+                if listed else "the paper does not say how many studies it pooled")
+    if s.missing == 0:
+        return "the same studies as the paper"
+    which = f"{fmt.plural(s.missing, 'study', 'studies')} the paper pooled {'has' if s.missing == 1 else 'have'} " \
+            "no count here"
+    if not listed:
+        return which
+    return f"{which} ({listed})" if s.candidates == s.missing else f"{which} (among {listed})"
 
 
-# --- the reproduction audit --------------------------------------------------------------------------------------
+# --- the summary page ---------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class ReproductionPage:
     ds: object
     audit: rp.Audit
+    table: pd.DataFrame  # the verdict table: one row per printed number, with the audit status and the final word
     findings: tuple
     explanations: tuple
 
-    # summary
     def summary_sentence(self) -> Markdown:
-        c = self.audit.counts()
+        c = word_counts(self.table)
         total = sum(c.values())
         v1 = self.ds.studies[self.ds.studies["data_version"] <= rp.REFERENCE_VERSION]
-        rules = pd.Series([x.rule for x in self.audit.comparisons if x.status == "not reproducible"]).value_counts()
-        why = "; ".join(f"{int(rules[r])}: {SHORT_REASONS[r]}" for r in SHORT_REASONS if r in rules.index)
+        audit_words = sum(c[w] for w in VERDICTS[:3])
         return Markdown(
             f"The paper prints **{total} pooled numbers** (estimates, CI and PI bounds, I², heterogeneity and Egger "
-            f"p values, numbers of studies). Recomputed from the paper's set of studies (data version "
-            f"{rp.REFERENCE_VERSION}: {len(v1)} studies, "
-            f"{int((v1['identification'] == 'not identified').sum())} of them not yet identified), "
-            f"**{c['reproduced']}** are reproduced, **{c['close']}** close, **{c['not reproduced']}** not "
-            f"reproduced and **{c['not reproducible']}** not reproducible with the data available"
-            + (f" ({why})." if why else "."))
+            f"p values, numbers of studies). Its set of studies (data version {rp.REFERENCE_VERSION}) has "
+            f"{len(v1)} studies, {int((v1['identification'] == 'not identified').sum())} of them not identified. "
+            + (f"Where every study the paper pooled has counts in the dataset, the number is recomputed: "
+               f"{audit_words} numbers, of which {c['reproduced']} reproduced, {c['close']} close and "
+               f"{c['not reproduced']} not reproduced. The other {total - audit_words} cannot be recomputed"
+               if audit_words else f"None of the {total} can be recomputed")
+            + f", because studies the paper pooled are missing; for "
+            f"{'them' if audit_words else 'each'} the audit asks whether the number *could* have come "
+            f"from the studies the paper describes: **{c['feasible']}** feasible, **{c['infeasible']}** "
+            f"infeasible, **{c['feasible only if']}** feasible only if a constraint of the paper is relaxed, and "
+            f"{c['not checkable']} not checkable.")
 
-    def df_sentence(self) -> Markdown:
-        numbers = rp.published_numbers(self.ds)
-        pairs = [(a, i, p) for a in dict.fromkeys(n.analysis for n in numbers)
-                 for i, p in [(rp.published_value(numbers, a, "i2"), rp.published_value(numbers, a, "het_p"))]
-                 if i is not None and p is not None]
-        exact = [(a, i, p) for a, i, p in pairs if p.comparator == "="]
-        fits = [x for x in exact if rp.implied_df(x[1].value, x[2].value)]
-        unique = [x for x in exact if len(rp.implied_df(x[1].value, x[2].value)) == 1]
-        return Markdown(
-            f"The heterogeneity statistics agree. The paper prints {len(pairs)} I²/p pairs, {len(exact)} of them with "
-            f"an exact p; {len(fits)} of those fit I² = (Q − df)/Q at an integer df — the Q-based I², which is "
-            f"DerSimonian–Laird's and which a τ²-based REML I² does not satisfy in general — and {len(unique)} "
-            f"fit "
-            f"exactly one df, which tells how many studies the subgroup had (listed under "
-            f"[checks that hold](#checks-that-hold)). Outcome by outcome:")
-
-    def summary_table(self) -> HTML:
-        c = self.audit.counts()
+    def verdicts_table(self) -> HTML:
+        c = word_counts(self.table)
         total = sum(c.values())
-        rows = [{"Status": s, "Numbers": n, "Share": f"{100 * n / total:.0f}%" if total else "—",
-                 "Meaning": STATUS_WORDS[s]} for s, n in c.items()]
-        rows.append({"Status": "total", "Numbers": total, "Share": "100%", "Meaning": ""})
+        rows = [{"Word": w, "Numbers": n, "Share": f"{100 * n / total:.0f}%" if total else "—", "Meaning": WORDS[w]}
+                for w, n in c.items()]
+        rows.append({"Word": "total", "Numbers": total, "Share": "100%", "Meaning": ""})
         return common.html(pd.DataFrame(rows))
 
     def outcome_table(self) -> HTML:
-        labels = _labels(self.ds)
-        expl = {e.outcome: e for e in self.explanations}
+        """One row per outcome: how many of its printed numbers carry each word, and the specification that best
+        explains them."""
+        names = labels(self.ds)
+        expl = {e.outcome: e.best_spec for e in self.explanations}
         rows = []
         for outcome in self.audit.outcomes():
-            c = self.audit.counts(outcome)
-            rows.append([f'<a href="#audit-{_esc(outcome)}">{_esc(labels[outcome])}</a>', str(sum(c.values())),
-                         _esc(fmt.counts_text(c)), _esc(expl[outcome].best_spec)])
-        return HTML(raw_table(["Outcome", "Printed numbers", "Status", "Best-explaining specification"], rows))
-
-    # methods
-    def specifications_table(self) -> HTML:
-        return common.html(pd.DataFrame([{"Key": s.key, "Name": s.name, "Specification": s.description}
-                                  for s in rp.SPECIFICATIONS]))
-
-    def tolerances_table(self) -> HTML:
-        rows = [
-            {"Statistic": "estimates, CI and PI bounds", "Reproduced": "ours rounds to the printed value "
-             "(at its printed decimals, at least 0.1 pp)", "Close": f"within {rp.CLOSE_PP} pp"},
-            {"Statistic": "I²", "Reproduced": f"within {rp.I2_TOLERANCE} points", "Close": "—"},
-            {"Statistic": "p printed to three decimals", "Reproduced": f"within {rp.P_TOLERANCE}", "Close": "—"},
-            {"Statistic": "p printed as p<0.001", "Reproduced": "ours < 0.001 (checked as an inequality)",
-             "Close": "—"},
-            {"Statistic": "k", "Reproduced": "equal", "Close": "—"},
-        ]
+            c = word_counts(self.table, (outcome,))
+            rows.append({"Outcome": names[outcome], "Printed numbers": sum(c.values()),
+                         **{w.capitalize(): (n if n else "") for w, n in c.items()},
+                         "Best-explaining specification": expl[outcome]})
+        total = word_counts(self.table)
+        rows.append({"Outcome": "all", "Printed numbers": sum(total.values()),
+                     **{w.capitalize(): n for w, n in total.items()}, "Best-explaining specification": ""})
         return common.html(pd.DataFrame(rows))
 
-    def rules_table(self) -> HTML:
-        return common.html(pd.DataFrame([{"Order": i, "Rule": r.rule, "Applies to": r.applies_to,
-                                   "Condition": r.condition, "Status": r.status}
-                                  for i, r in enumerate(rp.STATUS_RULES, start=1)]))
-
-    # which specification
-    def explanations_table(self) -> HTML:
-        labels = _labels(self.ds)
-        rows = []
-        for e in self.explanations:
-            fitting = e.cis - e.typos
-            cis = (f"{' & '.join(e.ci_scales) or 'no common scale'} ({fitting} of {e.cis}"
-                   f"{'' if e.discriminating == fitting else f', {e.discriminating} discriminating'})"
-                   if fitting else "none")
-            rows.append({"Outcome": labels[e.outcome], "Best-explaining specification": e.best_spec,
-                         "CIs symmetric on": cis + (f"; {e.typos} on no scale (typo)" if e.typos else ""),
-                         "I²/p pairs fitting a Q-based I²": e.q_based_pairs if not e.q_based_pairs.endswith(" 0")
-                         else "—"})
-        return common.html(pd.DataFrame(rows))
-
-    def interval_table(self) -> HTML:
-        """Every printed interval, how lopsided it is, and what a symmetric interval on each scale would give."""
-        labels = _labels(self.ds)
-        rows = []
-        for c in rp.interval_checks(rp.published_numbers(self.ds)):
-            rows.append({
-                "Outcome": labels[c.outcome], "Analysis": "overall" if c.subgroup == "overall" else c.level,
-                "Interval": f"{c.kind} {fmt.printed(c.estimate)} ({fmt.printed(c.low)}–{fmt.printed(c.high)})",
-                "Lopsided (pp)": fmt.signed(c.asymmetry, 1),
-                "If arcsine": "—" if c.kind == "PI" or not 0 < c.low < c.high < 100 else
-                fmt.signed(c.predicted["arcsine"], 1),
-                "If logit": "—" if c.kind == "PI" or not 0 < c.low < c.high < 100 else fmt.signed(c.predicted["logit"], 1),
-                "Symmetric on": ", ".join(c.consistent) or "none",
-            })
-        return common.html(pd.DataFrame(rows))
-
-    def scale_sentence(self) -> Markdown:
-        checks = [c for c in rp.interval_checks(rp.published_numbers(self.ds)) if c.kind == "CI"]
-        raw_only = [c for c in checks if c.consistent == ("raw",)]
-        any_raw = [c for c in checks if "raw" in c.consistent]
-        none = [c for c in checks if not c.consistent]
-        inside = [c for c in raw_only if 0 < c.low and c.high < 100]
-        pred = sorted(abs(c.predicted["arcsine"]) for c in inside)
-        pred_logit = sorted(abs(c.predicted["logit"]) for c in inside)
-        span = (f" For the {len(inside)} of those inside 0–100%, an interval of the same width symmetric on the "
-                f"Freeman–Tukey (≈ arcsine) scale would be lopsided by {pred[0]:.1f}–{pred[-1]:.1f} pp (median "
-                f"{pd.Series(pred).median():.1f}), on the logit scale by {pred_logit[0]:.1f}–{pred_logit[-1]:.1f} pp "
-                f"(median {pd.Series(pred_logit).median():.1f}); the printed ones are lopsided by at most "
-                f"{max(abs(c.asymmetry) for c in inside):.1f} pp, which is rounding."
-                if inside else "")
-        return Markdown(
-            f"Of the {len(checks)} confidence intervals the paper prints, {len(any_raw)} are symmetric about their "
-            f"estimate within rounding — what a Wald interval of untransformed proportions gives — and "
-            f"{len(raw_only)} of them *only* on that scale.{span} {len(none)} are symmetric on no scale at all "
-            f"(probable typos).")
-
-    # inconsistencies
-    def findings_table(self, verdict: str = "inconsistent", checks=None) -> HTML:
-        labels = _labels(self.ds)
-        rows = []
-        for f in self.findings:
-            if f.verdict != verdict or (checks is not None and f.check not in checks):
-                continue
-            if verdict == "consistent" and f.check == "interval scale":
-                continue  # shown, with every other interval, in the interval table above
-            where = labels.get(f.outcome, "")
-            where = f"{where} ({f.analysis})" if where else f.analysis
-            rows.append({"Check": f.check, "Where": where, "Evidence (computed)": f.evidence})
-        if not rows:
-            return HTML("<p>None.</p>")
-        return common.html(pd.DataFrame(rows))
+    def glue_pages(self) -> None:
+        """For the list of per-outcome pages: each page's counts, glued as ``auditpage<i>``."""
+        common.glue_markdown({p["key"]: fmt.counts_text(word_counts(self.table,
+                                                                    page_outcomes(self.ds, p["outcome"])))
+                              for p in audit_pages(self.ds)})
 
     def checks_table(self) -> HTML:
         counts = {}
         for f in self.findings:
             counts.setdefault(f.check, {"inconsistent": 0, "unverifiable": 0, "consistent": 0})[f.verdict] += 1
         return common.html(pd.DataFrame([{"Check": name, "What it tests": what,
-                                   "Inconsistent": counts.get(name, {}).get("inconsistent", 0),
-                                   "Unverifiable": counts.get(name, {}).get("unverifiable", 0),
-                                   "Consistent": counts.get(name, {}).get("consistent", 0)}
-                                  for name, what in rp.CHECKS.items()]))
+                                          "Inconsistent": counts.get(name, {}).get("inconsistent", 0),
+                                          "Unverifiable": counts.get(name, {}).get("unverifiable", 0),
+                                          "Consistent": counts.get(name, {}).get("consistent", 0)}
+                                         for name, what in rp.CHECKS.items()]))
+
+    def paper_findings(self) -> HTML:
+        """The findings that belong to no single outcome (the patient totals, the disease-status counts across
+        analyses)."""
+        rows = [{"Check": f.check, "Where": f.analysis, "Verdict": f.verdict, "Evidence (computed)": f.evidence}
+                for f in self.findings if not f.outcome]
+        return common.html(pd.DataFrame(rows)) if rows else HTML("<p>None.</p>")
 
     def inconsistency_count(self) -> int:
         return sum(f.verdict == "inconsistent" for f in self.findings)
-
-    # every number
-    def numbers_tables(self) -> HTML:
-        """One table per outcome, each under a heading with the id ``audit-<outcome>`` that the outcome pages'
-        badges link to; one group row per analysis (overall, each subgroup level) with its k and status reason."""
-        labels = _labels(self.ds)
-        columns = ["Statistic", "Paper", *rp.SPEC_KEYS, "Closest − paper", "Status"]
-        parts = []
-        for outcome in self.audit.outcomes():
-            rows, current = [], None
-            for c in (c for c in self.audit.comparisons if c.number.outcome == outcome):
-                n = c.number
-                if n.analysis != current:
-                    current = n.analysis
-                    group = [x for x in self.audit.comparisons if x.number.analysis == current]
-                    head = (f"{_esc(_analysis(n.subgroup, n.level))} — studies: paper {_esc(_paper_k(c.paper_k))}, "
-                            f"dataset {c.our_k}")
-                    if all(x.status == "not reproducible" for x in group):
-                        head += f" — {_esc(SHORT_REASONS.get(c.rule, c.rule))}"
-                    rows.append(("group", head))
-                rows.append([_esc(rp.STATISTIC_LABELS[n.statistic]), _esc(fmt_printed(n)),
-                             *[_esc(fmt_value(n.statistic, c.values[k])) for k in rp.SPEC_KEYS],
-                             _esc(_difference(c)), _esc(c.status)])
-            counts = fmt.counts_text(self.audit.counts(outcome))
-            parts.append(f'<p id="audit-{_esc(outcome)}" style="margin-top: 1.5em;"><strong>'
-                         f'{_esc(labels[outcome])}</strong> — {_esc(counts)}</p>' + raw_table(columns, rows))
-        return HTML("\n".join(parts))
 
 
 def load(data_dir="data") -> ReproductionPage:
     ds = common.dataset(READS, data_dir, "the reproduction audit")
     result = rp.audit(ds)
-    return ReproductionPage(ds, result, rp.findings(ds), rp.best_specifications(ds, result))
+    return ReproductionPage(ds, result, vt.verdict_table(ds), rp.findings(ds), rp.best_specifications(ds, result))

@@ -31,7 +31,6 @@ import functools
 import itertools
 import math
 import os
-import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -40,6 +39,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from livingreview.config import ROOT
+from livingreview.review.audit.published import REFERENCE_VERSION, STATISTIC_LABELS, cited_refs
 
 # --- vocabulary and fixed choices ----------------------------------------------------------------------------------
 
@@ -51,7 +51,6 @@ FEASIBILITY_VERDICTS = VERDICTS[3:]
 #: The audit's status for numbers it cannot recompute (replaced by this module's verdict in the final word).
 AUDIT_NOT_REPRODUCIBLE = "not reproducible"
 
-REFERENCE_VERSION = 1
 ND, RR = "newly diagnosed", "relapsed/refractory"
 STATUSES = (ND, RR)
 MONOTHERAPY = "InO monotherapy"
@@ -66,9 +65,6 @@ P_UNIT = 0.001
 JOINT_STATISTICS = ("estimate", "ci_low", "ci_high", "i2", "het_p")
 SOLVED_STATISTICS = JOINT_STATISTICS + ("pi_low", "pi_high")
 PERCENT_STATISTICS = ("estimate", "ci_low", "ci_high", "pi_low", "pi_high")
-STATISTIC_LABELS = {"estimate": "estimate", "ci_low": "CI lower", "ci_high": "CI upper", "pi_low": "PI lower",
-                    "pi_high": "PI upper", "i2": "I²", "het_p": "heterogeneity p", "k": "studies (k)",
-                    "egger_p": "Egger p"}
 _STAT_ORDER = {s: i for i, s in enumerate(STATISTIC_LABELS)}
 
 #: Relaxations tried, in order, when the paper's own constraints admit no configuration. "budget": the missing
@@ -95,7 +91,7 @@ COMBINATION_REFS = (20, 21, 27, 29, 30)
 TABLE2_REFS = (18, 19, 20, 21, 22, 23, 24, 28)
 
 METHODS_TEXT = """\
-**What is checked.** Seven of the paper's sixteen studies cannot be identified, so the audit cannot recompute
+**What is checked.** Several of the paper's studies cannot be identified, so the audit cannot recompute most of
 its pooled numbers. For every printed number (pooled estimate, CI and PI bounds, I², heterogeneity p, k) this
 check asks a weaker question, in the spirit of GRIM-type consistency tests: *could* the number have come from the
 studies the paper describes? It does not recompute the paper; it bounds what the paper could have computed.
@@ -110,10 +106,11 @@ outside 0–100%, I²/p pairs that satisfy I² = (Q − df)/Q at a whole number 
 the number of missing studies m = paper's k − ours; where the pair implies only a minimum, every admissible m is
 tried. (3) Each missing study is one of the paper's studies without counts for the outcome (only those the paper
 cites for it, where it lists them: survival, Table 2). An identified study keeps its regimen and disease status
-and has at most its treated patients. An unidentified study draws on the patient budget — §3.1's 492 newly
-diagnosed and 576 R/R patients minus the treated patients of the identified studies (129 and 128), one patient
-kept for each unidentified study outside the analysis — and may have any status its regimen allows: the paper's
-monotherapy studies are all R/R (its Discussion), and refs 20, 21 and 30 are combination studies. (4) A regimen
+and has at most its treated patients; where its report gives only a bound on the count (e.g. at least 4 of 72),
+its proportion keeps that bound. An unidentified study draws on the patient budget — §3.1's newly diagnosed and
+R/R patients minus the treated patients of the identified studies (the arithmetic is below), one patient kept for
+each unidentified study outside the analysis — and may have any status its regimen allows: the paper's
+monotherapy studies are all R/R (its Discussion), and the studies it cites as combination therapy are not. (4) A regimen
 level holds at most the paper's number of studies of that regimen (§3.1). (5) A missing study may have any
 proportion in [0, 1] and any whole number of patients within these bounds. Whole numbers of events are tried
 first and examples use them where found; a proportion that is not a count ratio is allowed because the paper
@@ -130,8 +127,8 @@ each number on its own, then the ones not ruled out together, then leave-one-out
 
 **Verdicts.** *feasible*: a configuration of the missing studies (the example) reproduces the number — together
 with the analysis' other printed numbers where it says so. *feasible only if*: only when a constraint of the
-paper is relaxed — the missing studies larger than the patient budget leaves (each up to the review's 1,068
-patients; the reason gives about how many patients they would need), or more studies in a level than the
+paper is relaxed — the missing studies larger than the patient budget leaves (each up to the paper's whole
+patient count; the reason gives about how many patients they would need), or more studies in a level than the
 paper's counts allow — or, for a number that fits on its own, only so together with the analysis' other
 numbers. *infeasible*: no configuration reproduces it, even relaxed — shown by arithmetic (a failed check below;
 basis "analytic"), by exhaustive enumeration ("enumeration"), or not found by the deterministic search
@@ -202,6 +199,9 @@ class Slot:
     max_n: int | None = None
     statuses: tuple[str, ...] = STATUSES
     group: str = ""
+    #: The proportions its report allows: (bound / denominator, 1) for a lower bound, (0, bound / denominator)
+    #: for an upper bound (outcomes.csv ``bound``); (0, 1) when nothing is known.
+    p_range: tuple[float, float] = (0.0, 1.0)
 
     @property
     def unidentified(self) -> bool:
@@ -451,39 +451,48 @@ def _t975(df: int) -> float:
     return float(stats.t.ppf(0.975, df))
 
 
-def dl_batch(y: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """DerSimonian–Laird random-effects pooling of raw proportions for a batch of study sets: ``y``/``v`` of shape
-    (B, k). Returns (B, 6): estimate, CI low, CI high, PI low, PI high (percent; PI with t(k−2), NaN for k < 3),
-    and Cochran's Q."""
-    y = np.atleast_2d(y)
-    v = np.atleast_2d(v)
-    k = y.shape[1]
-    w = 1.0 / v
-    sw = w.sum(axis=1)
-    mu_fe = (w * y).sum(axis=1) / sw
-    q = np.maximum(0.0, (w * (y - mu_fe[:, None]) ** 2).sum(axis=1))
+def dl_batch(y: np.ndarray, v: np.ndarray, known_y=(), known_v=()) -> np.ndarray:
+    """DerSimonian–Laird random-effects pooling of raw proportions for a batch of study sets: the studies
+    ``y``/``v`` of shape (B, m) of each row, plus the same ``known_y``/``known_v`` studies in every row. Returns
+    (B, 6): estimate, CI low, CI high, PI low, PI high (percent; PI with t(k−2), NaN for k < 3), and Cochran's Q.
+
+    The engine's ``rma`` computes the same numbers one study set at a time (the tests compare them); the search
+    evaluates tens of thousands of study sets per step, which only a batch can afford."""
+    y = np.atleast_2d(np.asarray(y, float))
+    v = np.atleast_2d(np.asarray(v, float))
+    ky, kv = np.asarray(known_y, float), np.asarray(known_v, float)
+    k = y.shape[1] + len(ky)
+    w, w0 = 1.0 / v, 1.0 / kv
+    sw = w0.sum() + w.sum(axis=1)
+    swy = (w0 * ky).sum() + (w * y).sum(axis=1)
+    swyy = (w0 * ky * ky).sum() + (w * y * y).sum(axis=1)
+    sww = (w0 * w0).sum() + (w * w).sum(axis=1)
+    q = np.maximum(0.0, swyy - swy * swy / sw)  # Σ wᵢ(yᵢ − μ̂_FE)², expanded
     if k > 1:
-        c = sw - (w * w).sum(axis=1) / sw
-        tau2 = np.maximum(0.0, (q - (k - 1)) / c)
+        tau2 = np.maximum(0.0, (q - (k - 1)) / (sw - sww / sw))
     else:
-        q = np.zeros_like(sw)
-        tau2 = np.zeros_like(sw)
-    ws = 1.0 / (v + tau2[:, None])
+        q = tau2 = np.zeros_like(sw)
+    t = tau2[:, None]
+    ws = 1.0 / (v + t)
     sws = ws.sum(axis=1)
-    mu = (ws * y).sum(axis=1) / sws
+    swsy = (ws * y).sum(axis=1)
+    if len(ky):
+        wk = 1.0 / (kv[None, :] + t)
+        sws = sws + wk.sum(axis=1)
+        swsy = swsy + wk @ ky
+    mu = swsy / sws
     se2 = 1.0 / sws
-    se = np.sqrt(se2)
     out = np.empty((y.shape[0], 6))
     out[:, 0] = 100 * mu
-    out[:, 1] = 100 * (mu - Z95 * se)
-    out[:, 2] = 100 * (mu + Z95 * se)
+    half = Z95 * np.sqrt(se2)
+    out[:, 1] = 100 * (mu - half)
+    out[:, 2] = 100 * (mu + half)
     if k >= 3:
         half = _t975(k - 2) * np.sqrt(se2 + tau2)
         out[:, 3] = 100 * (mu - half)
         out[:, 4] = 100 * (mu + half)
     else:
-        out[:, 3] = np.nan
-        out[:, 4] = np.nan
+        out[:, 3:5] = np.nan
     out[:, 5] = q
     return out
 
@@ -515,7 +524,8 @@ def q_interval(target: Target, df: int) -> tuple[float, float] | None:
         hi = df / (1 - hi_i2) if hi_i2 < 1 else math.inf
         return lo, hi
     if target.statistic == "het_p":
-        isf = lambda p: float(stats.chi2.isf(p, df))
+        def isf(p):
+            return float(stats.chi2.isf(p, df))
         if target.comparator == "<":
             return isf(target.value), math.inf
         if target.comparator == ">":
@@ -607,9 +617,6 @@ class _Space:
         self.known_y = np.asarray(known_y, float)
         self.known_v = np.asarray(known_v, float)
         self.k = len(self.known_y) + self.m
-        w0 = 1.0 / self.known_v
-        self._w0, self._wy0 = float(w0.sum()), float((w0 * self.known_y).sum())
-        self._wyy0, self._ww0 = float((w0 * self.known_y ** 2).sum()), float((w0 * w0).sum())
         relaxed_budget = "budget" in scenario.relaxed
         unid = [i for i, s in enumerate(self.slots) if s.unidentified]
         self.unid = unid
@@ -623,6 +630,8 @@ class _Space:
             else:
                 caps.append(int(s.max_n))
         self.caps = np.array(caps, dtype=float)
+        self.p_lo = np.array([s.p_range[0] for s in self.slots], dtype=float)
+        self.p_hi = np.array([s.p_range[1] for s in self.slots], dtype=float)
         self.sums: list[tuple[tuple[int, ...], float]] = []
         self.assignment = assignment
         if not relaxed_budget and unid:
@@ -643,50 +652,22 @@ class _Space:
             self.sums.append((tuple(range(self.m)), float(total_cap)))
 
     def _pool(self, y, v) -> np.ndarray:
-        """:func:`dl_batch` of the known studies plus the missing ones (y, v of shape (B, m)), with the known
-        studies' fixed-effect sums computed once."""
-        k = self.k
-        w = 1.0 / v
-        sw = self._w0 + w.sum(axis=1)
-        swy = self._wy0 + (w * y).sum(axis=1)
-        swyy = self._wyy0 + (w * y * y).sum(axis=1)
-        sww = self._ww0 + (w * w).sum(axis=1)
-        q = np.maximum(0.0, swyy - swy * swy / sw)
-        if k > 1:
-            tau2 = np.maximum(0.0, (q - (k - 1)) / (sw - sww / sw))
-        else:
-            q = tau2 = np.zeros_like(sw)
-        t = tau2[:, None]
-        ws = 1.0 / (v + t)
-        sws = ws.sum(axis=1)
-        swsy = (ws * y).sum(axis=1)
-        if len(self.known_v):
-            wk = 1.0 / (self.known_v[None, :] + t)
-            sws = sws + wk.sum(axis=1)
-            swsy = swsy + wk @ self.known_y
-        mu = swsy / sws
-        se2 = 1.0 / sws
-        out = np.empty((y.shape[0], 6))
-        out[:, 0] = 100 * mu
-        half = Z95 * np.sqrt(se2)
-        out[:, 1] = 100 * (mu - half)
-        out[:, 2] = 100 * (mu + half)
-        if k >= 3:
-            half = _t975(k - 2) * np.sqrt(se2 + tau2)
-            out[:, 3] = 100 * (mu - half)
-            out[:, 4] = 100 * (mu + half)
-        else:
-            out[:, 3:5] = np.nan
-        out[:, 5] = q
-        return out
+        """:func:`dl_batch` of the known studies plus the missing ones (y, v of shape (B, m))."""
+        return dl_batch(y, v, self.known_y, self.known_v)
 
     def stats_counts(self, x: np.ndarray, n: np.ndarray) -> np.ndarray:
         """Pooled statistics for configurations (events x, sizes n; arrays (B, m)); x may be fractional."""
         y, v = pr_effects(x, n)
         return self._pool(y, v)
 
-    def admissible(self, n: np.ndarray) -> np.ndarray:
+    def admissible(self, n: np.ndarray, x: np.ndarray | None = None) -> np.ndarray:
+        """Sizes ``n`` (B, m) within every cap and budget sum; with events ``x``, proportions within each study's
+        reported bound."""
         ok = np.all((n >= 1) & (n <= self.caps[None, :]), axis=1)
+        if x is not None:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                p = x / n  # n < 1 is already ruled out above
+            ok &= np.all((p >= self.p_lo[None, :] - 1e-12) & (p <= self.p_hi[None, :] + 1e-12), axis=1)
         for idx, cap in self.sums:
             ok &= n[:, list(idx)].sum(axis=1) <= cap + 1e-9
         return ok
@@ -708,7 +689,10 @@ class _Space:
         return self._pool(y, y * (1 - y) / n)
 
     def bounds(self):
-        return [(0.0, 1.0)] * self.m + [(0.0, float(np.log(c))) for c in self.caps]
+        return self.p_bounds() + [(0.0, float(np.log(c))) for c in self.caps]
+
+    def p_bounds(self) -> list[tuple[float, float]]:
+        return [(float(a), float(b)) for a, b in zip(self.p_lo, self.p_hi)]
 
     def constraints(self):
         m = self.m
@@ -757,7 +741,8 @@ class _Space:
         rng = np.random.default_rng(SEED + 7 * m + len(self.known_y))
         for _ in range(RANDOM_STARTS):
             grid.append((rng.uniform(0.01, 0.99, m), np.exp(rng.uniform(0, np.log(share)))))
-        return [np.concatenate([p, np.log(np.clip(n, 1.0, self.caps))]) for p, n in grid]
+        return [np.concatenate([np.clip(p, self.p_lo, self.p_hi), np.log(np.clip(n, 1.0, self.caps))])
+                for p, n in grid]
 
 
 def _pack(sizes, slots, budget: Budget):
@@ -836,11 +821,11 @@ def _round_and_climb(space: _Space, z: np.ndarray, windows) -> tuple[np.ndarray,
     else:
         N = np.array([[o[0] for o in n_opts]], dtype=float)
         X = np.clip(np.round(p * N), 0, N)
-    ok = space.admissible(N)
+    ok = space.admissible(N, X)
     if not ok.any():
         N = np.clip(np.floor(n), 1, space.caps)[None, :]
-        X = np.clip(np.round(p * N), 0, N)
-        ok = space.admissible(N)
+        X = np.clip(np.ceil(np.maximum(p, space.p_lo) * N - 1e-9), 0, N)
+        ok = space.admissible(N, X)
     viol = _violation(space.stats_counts(X, N), windows) + np.where(ok, 0.0, 1e12)
     best = int(np.argmin(viol))
     return _hill_climb(space, X[best].copy(), N[best].copy(), float(viol[best]), windows)
@@ -862,7 +847,7 @@ def _hill_climb(space: _Space, x, n, v, windows, iterations: int = 150):
         N = np.repeat(n[None, :], len(moves), axis=0)
         X[rows, J] += DX
         N[rows, J] += DN
-        ok = space.admissible(N) & np.all((X >= 0) & (X <= N), axis=1)
+        ok = space.admissible(N, X) & np.all((X >= 0) & (X <= N), axis=1)
         if not ok.any():
             break
         X, N = X[ok], N[ok]
@@ -888,9 +873,11 @@ def _fractional_at(space: _Space, z: np.ndarray, windows, known, targets):
             return _violation(space.stats_counts(Pb * n[None, :], np.broadcast_to(n, Pb.shape)), windows, 0.5)
 
         fun = _fd(values, np.zeros(m), np.ones(m))
-        p = _minimize(fun, np.clip(z[:m], 0, 1), [(0.0, 1.0)] * m)
+        p = _minimize(fun, np.clip(z[:m], space.p_lo, space.p_hi), space.p_bounds())
         for digits in (4, 5, 6):
             x = np.round(p, digits) * n
+            if not space.admissible(n[None, :], x[None, :])[0]:
+                continue
             if _violation(space.stats_counts(x[None, :], n[None, :]), windows)[0] > 0:
                 continue
             statuses = space.packing(n)
@@ -984,7 +971,7 @@ def _enumerate_one(space: _Space, windows, known, targets, fractional: bool):
     best_v, best_row = math.inf, None
     candidates = []
     for X, N in _one_study_grid(cap, fractional):
-        ok = space.admissible(N)
+        ok = space.admissible(N, X)
         S = space.stats_counts(X, N)
         viol = _violation(S, windows) + np.where(ok, 0.0, 1e12)
         if not fractional:
@@ -1006,12 +993,18 @@ def _enumerate_one(space: _Space, windows, known, targets, fractional: bool):
             best_v, best_row = float(viol[b]), (float(X[b, 0]), float(N[b, 0]))
     if fractional:
         for _, p, n in sorted(candidates)[:40]:
+            lo, hi = max(space.p_lo[0], p - 0.001), min(space.p_hi[0], p + 0.001)
+            if lo > hi:
+                continue
             res = optimize.minimize_scalar(
                 lambda q, n=n: float(_violation(space.stats_counts(np.array([[q * n]]), np.array([[n]])), windows,
-                                                0.5)[0]), bounds=(max(0.0, p - 0.001), min(1.0, p + 0.001)),
+                                                0.5)[0]),
+                bounds=(lo, hi),
                 method="bounded", options={"xatol": 1e-9})
             for digits in (4, 5, 6):
                 x = np.array([round(float(res.x), digits) * n])
+                if not space.admissible(np.array([[n]]), x[None, :])[0]:
+                    continue
                 if _violation(space.stats_counts(x[None, :], np.array([[n]])), windows)[0] > 0:
                     continue
                 statuses = space.packing(np.array([n]))
@@ -1391,20 +1384,29 @@ def _dec(unit: float) -> int:
     return max(0, -round(math.log10(unit)))
 
 
-def check_pi(est: Target, pi_lo: Target, pi_hi: Target, ci_lo: Target | None, ci_hi: Target | None) -> list[Check]:
+def check_pi(est: Target, pi_lo: Target, pi_hi: Target, ci_lo: Target | None, ci_hi: Target | None,
+             k: int | None = None) -> list[Check]:
     """A prediction interval of the apparent model: μ̂ ± t(k−2)·√(SE² + τ²), so symmetric about the estimate,
-    containing it, and containing the CI."""
+    containing it, and wider than the CI μ̂ ± z·SE at both ends — by at least (t(k−2) − z)·SE each, with ``k``
+    the analysis' number of studies (by at least 0 when it is not known)."""
     out = []
     contains = pi_lo.value <= est.value + est.unit / 2 and est.value - est.unit / 2 <= pi_hi.value
     out.append(Check("PI contains estimate", ("pi_low", "pi_high"), contains, True,
                      f"PI {_fmt(pi_lo.value)}–{_fmt(pi_hi.value)} vs estimate {_fmt(est.value)}: "
                      + ("contains it" if contains else "excludes it")))
     if ci_lo is not None and ci_hi is not None:
-        ok = pi_lo.value <= ci_lo.value + 1e-9 and pi_hi.value >= ci_hi.value - 1e-9
+        se_min = max(0.0, (ci_hi.value - ci_hi.unit / 2) - (ci_lo.value + ci_lo.unit / 2)) / (2 * Z95)
+        t = _t975(k - 2) if k is not None and k >= 3 else Z95
+        need = (t - Z95) * se_min
+        below = (ci_lo.value + ci_lo.unit / 2) - (pi_lo.value - pi_lo.unit / 2)  # the most each gap can be
+        above = (pi_hi.value + pi_hi.unit / 2) - (ci_hi.value - ci_hi.unit / 2)
+        ok = below >= need - 1e-9 and above >= need - 1e-9
+        rule = (f"with k = {k}, each end of the PI lies beyond the CI's by ≥ (t({k - 2}) − z)·SE ≥ ({t:.3f} − "
+                f"{Z95:.3f})·{se_min:.2f} = {need:.2f} pp" if t > Z95 else "the PI contains the CI")
         out.append(Check("PI contains CI", ("pi_low", "pi_high"), ok, True,
                          f"PI {_fmt(pi_lo.value)}–{_fmt(pi_hi.value)} vs CI {_fmt(ci_lo.value)}–{_fmt(ci_hi.value)}: "
-                         + ("contains it" if ok else "does not contain it, although √(SE² + τ²) ≥ SE and "
-                            "t(k−2) ≥ z")))
+                         f"{rule}; printed (within rounding) at most {_fmt(below, 2)} pp beyond it below and "
+                         f"{_fmt(above, 2)} above → " + ("consistent" if ok else "not the CI's model")))
     sym = check_ci_symmetry(est, pi_lo, pi_hi)
     out.append(Check("PI symmetric about estimate", ("pi_low", "pi_high"), sym.passed, True, sym.arithmetic))
     return out
@@ -1463,7 +1465,8 @@ def consistency_checks(problem: AnalysisProblem) -> tuple[Check, ...]:
         n_max, desc = _missing_capacity(problem)
         out.append(check_ci_width(t["estimate"], t["ci_low"], t["ci_high"], problem.known, n_max, desc))
     if {"estimate", "pi_low", "pi_high"} <= set(t):
-        out.extend(check_pi(t["estimate"], t["pi_low"], t["pi_high"], t.get("ci_low"), t.get("ci_high")))
+        out.extend(check_pi(t["estimate"], t["pi_low"], t["pi_high"], t.get("ci_low"), t.get("ci_high"),
+                            problem.k.exact))
     out.extend(problem.extra_checks)
     return tuple(out)
 
@@ -1762,6 +1765,28 @@ class Candidate:
     regimen: str
     disease_status: str
     group: str  # unidentified: "combination" (cited as combination therapy) or "other" (may be monotherapy)
+    p_range: tuple[float, float] = (0.0, 1.0)  # its proportion, where its report gives only a bound
+
+
+def reported_bounds(outcomes: pd.DataFrame, outcome: str) -> dict[str, tuple[tuple[float, float], str]]:
+    """Study → the proportions allowed by a count reported only as a bound (outcomes.csv ``bound``: at least
+    events/total for a lower bound, at most for an upper one), with the bound in words."""
+    rows = outcomes[(outcomes["outcome"] == outcome) & (outcomes["derivation"] != "missing")
+                    & outcomes["bound"].isin(["lower", "upper"])]
+    return {r.study_id: (((float(r.events / r.total), 1.0), f"reported ≥ {r.events}/{r.total}") if r.bound == "lower"
+                         else ((0.0, float(r.events / r.total)), f"reported ≤ {r.events}/{r.total}"))
+            for r in rows.itertuples()}
+
+
+#: search.csv stages holding §3.1's patient totals, without which the missing studies' sizes have no bound.
+BUDGET_STAGES = ("patients", "patients_newly_diagnosed", "patients_relapsed_refractory")
+NO_BUDGET = ("the paper's patient totals (§3.1) are not recorded in search.csv, so the missing studies' sizes have "
+             "no bound")
+
+
+def has_patient_budget(search: pd.DataFrame) -> bool:
+    s = search[search["data_version"] == REFERENCE_VERSION].set_index("stage")["count"]
+    return all(stage in s.index and pd.notna(s[stage]) for stage in BUDGET_STAGES)
 
 
 def patient_budget(search: pd.DataFrame, studies: pd.DataFrame) -> tuple[Budget, str]:
@@ -1786,20 +1811,6 @@ def patient_budget(search: pd.DataFrame, studies: pd.DataFrame) -> tuple[Budget,
 def _unidentified_by_regimen(v1: pd.DataFrame) -> dict[str, int]:
     ident = v1[v1["identification"] != "not identified"]
     return {r: n - int((ident["regimen"] == r).sum()) for r, n in PAPER_REGIMEN_STUDIES}
-
-
-def _cited_refs(printed: str) -> tuple[int, ...]:
-    m = re.search(r"\(([\d\s,–-]+)\)", printed or "")
-    if not m:
-        return ()
-    refs = []
-    for part in m.group(1).split(","):
-        part = part.strip()
-        if not part:
-            continue
-        b = re.split(r"[–-]", part)
-        refs.extend(range(int(b[0]), int(b[1]) + 1) if len(b) == 2 else [int(part)])
-    return tuple(refs)
 
 
 def implied_dfs(i2: Target, p: Target, max_df: int = 60) -> tuple[int, ...]:
@@ -1846,7 +1857,8 @@ def _target(row, unit: float | None = None) -> Target:
 def _targets(rows: pd.DataFrame) -> tuple[Target, ...]:
     """Printed numbers of one analysis as targets, with the printing units of estimate/CI and PI triples."""
     rows = rows.set_index("statistic")
-    val = lambda s: float(rows.loc[s, "value"]) if s in rows.index else None
+    def val(s):
+        return float(rows.loc[s, "value"]) if s in rows.index else None
     units = {}
     ue, ul, uh = printing_units(val("estimate"), val("ci_low"), val("ci_high"))
     units.update(estimate=ue, ci_low=ul, ci_high=uh)
@@ -1863,7 +1875,7 @@ def _label(row) -> str:
     return f"ref {int(row['ref_no'])} ({row['label']})" if pd.notna(row.get("ref_no")) else str(row["label"])
 
 
-def _candidates(v1: pd.DataFrame, pooled_ids, cited) -> list[Candidate]:
+def _candidates(v1: pd.DataFrame, pooled_ids, cited, bounds=None) -> list[Candidate]:
     out = []
     for _, r in v1.iterrows():
         if r["study_id"] in pooled_ids:
@@ -1873,9 +1885,12 @@ def _candidates(v1: pd.DataFrame, pooled_ids, cited) -> list[Candidate]:
             continue
         ident = r["identification"] != "not identified"
         group = "" if ident else ("combination" if ref in COMBINATION_REFS else "other")
-        out.append(Candidate(_label(r), ref, ident, int(r["n_treated"]) if pd.notna(r["n_treated"]) else None,
+        p_range, bound = (bounds or {}).get(r["study_id"], ((0.0, 1.0), ""))
+        label = _label(r) if not bound else f"{_label(r)[:-1]}, {bound})" if _label(r).endswith(")") else \
+            f"{_label(r)} ({bound})"
+        out.append(Candidate(label, ref, ident, int(r["n_treated"]) if pd.notna(r["n_treated"]) else None,
                              r["regimen"] if isinstance(r["regimen"], str) else "",
-                             r["disease_status"] if isinstance(r["disease_status"], str) else "", group))
+                             r["disease_status"] if isinstance(r["disease_status"], str) else "", group, p_range))
     return out
 
 
@@ -1890,7 +1905,7 @@ def _level_slots(cands: list[Candidate], subgroup: str, level: str, budget: Budg
                 continue
             if subgroup == "overall" or (subgroup == "regimen" and c.regimen == level) or (
                     subgroup == "disease_status" and c.disease_status == level):
-                ident.append(Slot(c.label, c.n_treated))
+                ident.append(Slot(c.label, c.n_treated, p_range=c.p_range))
     ident.sort(key=lambda s: -int(s.max_n))
     u_cands = [c for c in cands if not c.identified]
     u_cands.sort(key=lambda c: (c.group != "combination", c.ref or 0))
@@ -1970,7 +1985,7 @@ def build_problems(dataset) -> tuple[tuple[AnalysisProblem, ...], dict]:
         targets = _targets(rows)
         pool = dataset.pooling_table(outcome, data_version=REFERENCE_VERSION)
         k_rows = pub[(pub["outcome"] == outcome) & (pub["subgroup"] == "overall") & (pub["statistic"] == "k")]
-        cited = _cited_refs(k_rows["printed"].iloc[0]) if len(k_rows) else ()
+        cited = cited_refs(k_rows["printed"].iloc[0]) if len(k_rows) else ()
         notes = []
         if not cited and outcome.startswith("ae_"):
             cited = TABLE2_REFS
@@ -1981,7 +1996,7 @@ def build_problems(dataset) -> tuple[tuple[AnalysisProblem, ...], dict]:
                 notes.append(f"pooled studies not cited by the paper for this outcome ignored: refs {dropped}")
             pool = pool[pool["ref_no"].isin(cited)]
         pooled_ids = set(pool["study_id"])
-        cands = _candidates(v1, pooled_ids, cited)
+        cands = _candidates(v1, pooled_ids, cited, reported_bounds(dataset.outcomes, outcome))
         level_rows = pool if subgroup == "overall" else pool[pool[subgroup] == level]
         known = tuple(StudyCounts(_label(r), int(r["events"]), int(r["total"])) for _, r in level_rows.iterrows())
         ok = overall_k[outcome]
@@ -2053,7 +2068,7 @@ def nd_count_check(dataset, problems) -> tuple[Check, set] | None:
             continue
         pub = dataset.published
         k_rows = pub[(pub["outcome"] == p.outcome) & (pub["statistic"] == "k")]
-        cited = _cited_refs(k_rows["printed"].iloc[0]) if len(k_rows) else ()
+        cited = cited_refs(k_rows["printed"].iloc[0]) if len(k_rows) else ()
         pool = dataset.pooling_table(p.outcome, data_version=REFERENCE_VERSION)
         if cited:
             pool = pool[pool["ref_no"].isin(cited)]
@@ -2112,7 +2127,7 @@ def nd_count_check(dataset, problems) -> tuple[Check, set] | None:
 
 TABLE_COLUMNS = ["outcome", "subgroup", "level", "statistic", "printed", "value", "comparator", "verdict", "reason",
                  "arithmetic", "example", "basis", "checks_failed", "joint", "our_k", "paper_k", "missing",
-                 "range_low", "range_high"]
+                 "range_low", "range_high", "joint_reason", "joint_arithmetic", "joint_example"]
 
 
 def judge_all(problems, jobs: int | None = None) -> list[AnalysisResult]:
@@ -2123,10 +2138,13 @@ def judge_all(problems, jobs: int | None = None) -> list[AnalysisResult]:
     if jobs <= 1 or len(problems) < 2:
         return [judge_analysis(p) for p in problems]
     import multiprocessing
+    import threading
     from concurrent.futures import ProcessPoolExecutor
     # the costliest problems first (those with most scenarios), so that the two workers finish together
     order = sorted(range(len(problems)), key=lambda i: -(len(problems[i].scenarios) + len(problems[i].relaxed)))
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+    # forking a process that runs threads (a Jupyter kernel) is not safe: start the workers from a clean server
+    method = "fork" if threading.active_count() == 1 else "forkserver"
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(method)) as pool:
         futures = {i: pool.submit(judge_analysis, problems[i]) for i in order}
         return [futures[i].result() for i in range(len(problems))]
 
@@ -2137,6 +2155,8 @@ def feasibility_table(dataset, audit_statuses=None, analyses=None, jobs: int | N
     statistic, status — e.g. ``Audit.frame()`` — or a mapping (outcome, subgroup, level, statistic) → status),
     adds the audit status and the final word (:func:`final_verdicts`). ``analyses``: only these (outcome,
     subgroup, level) triples or outcomes. ``jobs``: worker processes (default up to 2)."""
+    if not has_patient_budget(dataset.search):
+        return _not_checkable(dataset, audit_statuses)
     problems, _ = build_problems(dataset)
     if analyses is not None:
         wanted = set(analyses)
@@ -2146,6 +2166,18 @@ def feasibility_table(dataset, audit_statuses=None, analyses=None, jobs: int | N
     if audit_statuses is not None:
         table = final_verdicts(table, audit_statuses)
     return table
+
+
+def _not_checkable(dataset, audit_statuses) -> pd.DataFrame:
+    """Every printed number "not checkable" (:data:`NO_BUDGET`): the table when the patient totals are missing."""
+    pub = dataset.published.copy()
+    pub["level"] = pub["level"].fillna("")
+    table = pd.DataFrame([{"outcome": r.outcome, "subgroup": r.subgroup, "level": r.level, "statistic": r.statistic,
+                           "printed": r.printed, "value": float(r.value), "comparator": r.comparator,
+                           "verdict": "not checkable", "reason": NO_BUDGET, "joint": "not checkable"}
+                          for r in pub.itertuples()], columns=TABLE_COLUMNS)
+    table = table.fillna({c: "" for c in TABLE_COLUMNS if c not in ("value", "range_low", "range_high")})
+    return final_verdicts(table, audit_statuses) if audit_statuses is not None else table
 
 
 def results_frame(results, published: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -2169,7 +2201,9 @@ def results_frame(results, published: pd.DataFrame | None = None) -> pd.DataFram
                 "checks_failed": "; ".join(v.checks_failed), "joint": res.joint.status, "our_k": len(p.known),
                 "paper_k": p.k.exact if p.k.exact is not None else f"≥{p.k.minimum}",
                 "missing": _missing_text(p), "range_low": rng[0] if rng else math.nan,
-                "range_high": rng[1] if rng else math.nan,
+                "range_high": rng[1] if rng else math.nan, "joint_reason": res.joint.reason,
+                "joint_arithmetic": res.joint.arithmetic,
+                "joint_example": res.joint.example.text if res.joint.example is not None else "",
             })
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 

@@ -4,20 +4,16 @@ each check a verdict with its evidence computed."""
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 
 import pandas as pd
 
-from livingreview.config import MIN_K_BIAS, SUBGROUP_LEVELS
+from livingreview.config import MIN_K_BIAS
 from livingreview.format import printed as _pct, signed as _fmt
 from livingreview.review.audit.intervals import IntervalCheck, interval_checks
 from livingreview.review.audit.published import (
-    MAX_IMPLIED_DF,
     REFERENCE_VERSION,
-    implied_df,
-    p_text,
-    paper_k,
+    cited_refs,
     published_numbers,
     published_value,
 )
@@ -38,22 +34,35 @@ class Finding:
 CHECKS = {
     "interval outside 0–100%": "a proportion's CI or PI bound below 0% or above 100%: only an untransformed "
                                "(raw-proportion) Wald interval can do that",
-    "PI excludes its estimate": "a prediction interval must contain the pooled estimate it is centred on",
-    "PI not wider than CI": "a prediction interval on the same scale and centre is wider than the CI at both ends",
-    "interval scale": "the scales on which a printed interval is symmetric about its estimate, within rounding",
+    "PI contains estimate": "a prediction interval μ̂ ± t(k−2)·√(SE² + τ²) contains the estimate it is centred on",
+    "PI contains CI": "… and the CI, since √(SE² + τ²) ≥ SE and t(k−2) ≥ z",
+    "interval scale": "the scales on which a printed interval is symmetric about its estimate, within rounding "
+                      "(the apparent model's Wald interval of raw proportions is symmetric on the raw scale)",
+    "CI symmetric about estimate": "the apparent model's Wald CI of raw proportions is symmetric about its "
+                                   "estimate within printing",
+    "PI symmetric about estimate": "… and so is its prediction interval",
     "FT rule not applied": f"I² > {FT_RULE_I2:.0f}% (the paper's rule: Freeman–Tukey) but the CIs are symmetric "
                            "on the raw scale and not on the arcsine (≈ Freeman–Tukey) scale",
-    "I²/p implies df": "the df = k − 1 for which the printed I² (as (Q − df)/Q) and heterogeneity p agree",
+    "I²/p pair": "the printed I² (as (Q − df)/Q) and heterogeneity p must fix a common Q on the paper's df = k − 1 "
+                 "(or, where k is not printed, on some df: the df they agree on tells the number of studies)",
+    "Q floor (I²)": "Q of the studies the dataset has counts for, against the largest Q the printed I² allows: "
+                    "adding studies never lowers Q, so a floor above it rules the printed value out",
+    "Q floor (heterogeneity p)": "the same floor against the largest Q the printed heterogeneity p allows",
+    "CI width vs patients": "the patients a CI this narrow needs (n* = p̂(1 − p̂)/SE², an effective number: "
+                            "indicative) against those with counts plus the most the missing studies can hold",
     "k vs cited studies": "the number of references the paper cites for an outcome against its printed k, and "
                           "what the identified reports of the cited studies contain",
-    "subgroup arithmetic": "studies of known disease status among those cited, against the subgroup k implied by "
-                           "the I²/p pair",
-    "traced heterogeneity": "Q of the studies the dataset traces for an analysis against the largest Q the printed "
-                            "heterogeneity p allows on the paper's df: adding studies can only raise Q, so a traced "
-                            "subset already above it rules the printed pair out (raw proportions and Freeman–Tukey)",
-    "patient totals": "the totals of §3.1 against each other and against studies.csv",
+    "subgroup k fits": "a subgroup level's k against the outcome's k and the paper's regimen and status counts",
+    "ND study count across analyses": "one assignment of disease status to the unidentified studies must give "
+                                      "every newly diagnosed subgroup its k (printed or implied by its I²/p pair)",
+    "patient totals": "the totals of §3.1 against each other and against studies.csv, and the patients they leave "
+                      "for the unidentified studies",
     "Egger rule": f"Egger's test reported only with k ≥ {MIN_K_BIAS} (the paper's rule)",
 }
+#: Feasibility checks (:func:`livingreview.review.feasibility.consistency_checks`) shown as findings, by name.
+COMPUTED = ("PI contains estimate", "PI contains CI", "CI symmetric about estimate", "PI symmetric about estimate",
+            "I²/p pair", "Q floor (I²)", "Q floor (heterogeneity p)", "CI width vs patients", "subgroup k fits")
+CROSS_CHECK = "ND study count across analyses"
 
 
 def _analysis_name(subgroup: str, level: str) -> str:
@@ -69,18 +78,6 @@ def interval_findings(numbers) -> list[Finding]:
         if c.low < 0 or c.high > 100:
             out.append(Finding("interval outside 0–100%", c.outcome, name, "inconsistent",
                                f"{c.kind} {printed}: bound {'below 0' if c.low < 0 else 'above 100'}%"))
-        if c.kind == "PI":
-            if not c.low <= c.estimate <= c.high:
-                out.append(Finding("PI excludes its estimate", c.outcome, name, "inconsistent",
-                                   f"estimate {_fmt(c.estimate)}% outside its PI {_fmt(c.low)}–{_fmt(c.high)}%"))
-            ci = next((x for x in checks if x.kind == "CI" and (x.outcome, x.subgroup, x.level)
-                       == (c.outcome, c.subgroup, c.level)), None)
-            if ci is not None and (c.low >= ci.low or c.high <= ci.high):
-                end = "lower" if c.low >= ci.low else "upper"
-                out.append(Finding("PI not wider than CI", c.outcome, name, "inconsistent",
-                                   f"PI {_fmt(c.low)}–{_fmt(c.high)}% vs CI {_fmt(ci.low)}–{_fmt(ci.high)}%: "
-                                   f"the PI's "
-                                   f"{end} bound is not outside the CI's"))
         out.append(Finding("interval scale", c.outcome, name, *_scale_evidence(c, printed, checks)))
     return out
 
@@ -128,62 +125,6 @@ def ft_rule_findings(numbers) -> list[Finding]:
     return out
 
 
-def df_findings(numbers, definitions) -> list[Finding]:
-    out = []
-    for analysis in dict.fromkeys(n.analysis for n in numbers):
-        i2 = published_value(numbers, analysis, "i2")
-        p = published_value(numbers, analysis, "het_p")
-        if i2 is None or p is None:
-            continue
-        dfs = implied_df(i2.value, p.value, p.comparator)
-        pk = paper_k(numbers, analysis, definitions)
-        printed_k = published_value(numbers, analysis, "k")
-        listed = _df_list(dfs)
-        name = _analysis_name(analysis[1], analysis[2])
-        base = f"I² = {_fmt(i2.value)}%, {p_text(p)}: consistent with df ∈ {listed}"
-        if printed_k is not None:
-            ok = int(printed_k.value) - 1 in dfs
-            out.append(Finding("I²/p implies df", analysis[0], name, "consistent" if ok else "inconsistent",
-                               f"{base}; printed k = {int(printed_k.value)} → df = {int(printed_k.value) - 1} "
-                               f"{'fits' if ok else 'does not fit'}"))
-        elif not dfs:
-            out.append(Finding("I²/p implies df", analysis[0], name, "inconsistent",
-                               f"I² = {_fmt(i2.value)}% and {p_text(p)} fit no df ≤ {MAX_IMPLIED_DF}"))
-        else:
-            extra = f" → k = {pk.exact} studies" if pk.exact else f" → k ≥ {pk.minimum}"
-            out.append(Finding("I²/p implies df", analysis[0], name, "consistent", base + extra))
-    return out
-
-
-def _df_list(dfs) -> str:
-    if not dfs:
-        return "{}"
-    runs, start = [], dfs[0]
-    for a, b in zip(dfs, dfs[1:] + (None,)):
-        if b != a + 1:
-            runs.append(f"{start}" if start == a else f"{start}–{a if a < MAX_IMPLIED_DF else '…'}")
-            start = b
-    return "{" + ", ".join(runs) + "}"
-
-
-def cited_refs(printed: str) -> tuple[int, ...]:
-    """Reference numbers in a printed fragment such as 'eight included studies (19–21, 23–25, 27, 28)'."""
-    m = re.search(r"\(([\d\s,–-]+)\)", printed)
-    if not m:
-        return ()
-    refs = []
-    for part in m.group(1).split(","):
-        part = part.strip()
-        if not part:
-            continue
-        bounds = re.split(r"[–-]", part)
-        if len(bounds) == 2:
-            refs.extend(range(int(bounds[0]), int(bounds[1]) + 1))
-        else:
-            refs.append(int(part))
-    return tuple(refs)
-
-
 def cited_findings(dataset, numbers) -> list[Finding]:
     out = []
     studies = dataset.studies[dataset.studies["data_version"] <= REFERENCE_VERSION]
@@ -215,37 +156,6 @@ def cited_findings(dataset, numbers) -> list[Finding]:
     return out
 
 
-def subgroup_arithmetic(dataset, numbers) -> list[Finding]:
-    """For outcomes whose cited references are listed: the cited studies of known disease status against the
-    number of newly diagnosed studies the I²/p pair implies."""
-    out = []
-    studies = dataset.studies[dataset.studies["data_version"] <= REFERENCE_VERSION]
-    status_of = {int(r): d for r, d in zip(studies["ref_no"], studies["disease_status"]) if pd.notna(r)}
-    for n in numbers:
-        if n.statistic != "k" or not cited_refs(n.printed):
-            continue
-        refs = cited_refs(n.printed)
-        for level in SUBGROUP_LEVELS["disease_status"]:
-            pk = paper_k(numbers, (n.outcome, "disease_status", level), dataset.definitions)
-            if pk.exact is None:
-                continue
-            known = [r for r in refs if status_of.get(r) == level]
-            other = [r for r in refs if isinstance(status_of.get(r), str) and status_of.get(r) != level]
-            unknown = [r for r in refs if not isinstance(status_of.get(r), str)]
-            ok = len(known) <= pk.exact <= len(known) + len(unknown)
-            need = pk.exact - len(known)
-            out.append(Finding(
-                "subgroup arithmetic", n.outcome, level, "consistent" if ok else "inconsistent",
-                f"I²/p implies {pk.exact} {level} studies; cited refs of known status: {level} "
-                f"{_refs(known)}, other {_refs(other)}; unknown {_refs(unknown)}"
-                + (f" → {need} of the unknown must be {level}" if ok and need > 0 and unknown else "")))
-    return out
-
-
-def _refs(refs) -> str:
-    return "[" + ", ".join(str(r) for r in refs) + "]" if refs else "none"
-
-
 def patient_findings(dataset) -> list[Finding]:
     s = dataset.search[dataset.search["data_version"] == REFERENCE_VERSION].set_index("stage")["count"]
     get = lambda name: int(s[name]) if name in s.index and pd.notna(s[name]) else None  # noqa: E731
@@ -267,23 +177,13 @@ def patient_findings(dataset) -> list[Finding]:
         out.append(Finding("patient totals", "", "§3.1", "consistent" if ok else "inconsistent",
                            f"{full} full papers + {abstract} abstracts = {full + abstract} against "
                            f"{parts[1]} single-arm studies"))
-    if total is not None:
-        known = studies[studies["n_treated"].notna()]
-        n_known = int(known["n_treated"].sum())
-        rest = len(studies) - len(known)
-        verdict = "consistent" if n_known <= total else "inconsistent"
-        text = (f"the {len(known)} studies with n_treated in studies.csv treated {n_known:,}; "
-                f"{total - n_known:,} patients are left for the other {rest} studies"
-                + (f" ({(total - n_known) / rest:.0f} each on average)" if rest else ""))
-        for level, printed in (("newly diagnosed", nd), ("relapsed/refractory", rr)):
-            if printed is None:
-                continue
-            sub = known[known["disease_status"] == level]
-            n_sub = int(sub["n_treated"].sum())
-            text += f"; {level}: {n_sub:,} of {printed:,} in {len(sub)} known studies"
-            if n_sub > printed:
-                verdict = "inconsistent"
-        out.append(Finding("patient totals", "", "§3.1 vs studies.csv", verdict, text))
+    from livingreview.review.feasibility import has_patient_budget, patient_budget
+
+    if not has_patient_budget(dataset.search):
+        return out
+    budget, text = patient_budget(dataset.search, dataset.studies)
+    ok = budget.newly_diagnosed >= 0 and budget.relapsed_refractory >= 0
+    out.append(Finding("patient totals", "", "§3.1 vs studies.csv", "consistent" if ok else "inconsistent", text))
     return out
 
 
@@ -302,53 +202,34 @@ def egger_findings(numbers) -> list[Finding]:
     return out
 
 
-def traced_heterogeneity(dataset, numbers) -> list[Finding]:
-    """For every printed heterogeneity p with a known number of studies: the Q of the studies of data version 1 that
-    the dataset can trace for that analysis, against the largest Q the printed p allows on the paper's df (Q of a
-    superset of studies is never smaller than Q of a subset, whatever the model's τ²)."""
-    from scipy import stats
+def computed_findings(dataset) -> list[Finding]:
+    """The feasibility module's checks that need no missing data (:data:`COMPUTED`), one finding per analysis and
+    check, with its arithmetic; the disease-status check across analyses once."""
+    from livingreview.review.feasibility import build_problems, consistency_checks, has_patient_budget
 
-    from livingreview.engine.effects import escalc
-    from livingreview.engine.model import rma
-    from livingreview.review.outcomes import OTHER_POPULATION, analyse_outcome
-
+    if not has_patient_budget(dataset.search):
+        return []
+    problems, context = build_problems(dataset)
     out = []
-    for analysis in dict.fromkeys(n.analysis for n in numbers):
-        outcome, subgroup, level = analysis
-        p = published_value(numbers, analysis, "het_p")
-        k = paper_k(numbers, analysis, dataset.definitions)
-        overall = paper_k(numbers, (outcome, "overall", ""), dataset.definitions)
-        df = k.exact - 1 if k.exact else (overall.exact - 1 if overall.exact else None)  # unknown k: the loosest df
-        if p is None or p.comparator != "=" or not df:
-            continue
-        rows = analyse_outcome(dataset, outcome, data_version=REFERENCE_VERSION).studies
-        if subgroup != "overall":
-            rows = rows[rows[subgroup] == level]
-        if len(rows) < 2:
-            continue
-        q_max = float(stats.chi2.isf(max(p.value - 0.0005, 1e-12), df))
-        qs = {m: rma(escalc(m, rows["events"].to_numpy(), rows["total"].to_numpy()), method="FE").q
-              for m in ("PR", "PFT")}
-        above = all(q > q_max for q in qs.values())
-        labels = ", ".join(f"{lab.removesuffix(' ' + OTHER_POPULATION)} ({e}/{n})"
-                           for lab, e, n in zip(rows["display_label"], rows["events"], rows["total"]))
-        out.append(Finding("traced heterogeneity", outcome, _analysis_name(subgroup, level),
-                           "inconsistent" if above else "consistent",
-                           f"printed {p_text(p)} on {df} df{'' if k.exact else ' (at most: k not known)'} allows "
-                           f"Q ≤ {_fmt(q_max, 2)}; the {len(rows)} traced "
-                           f"studies ({labels}) give Q = {_fmt(qs['PR'], 2)} (raw) / {_fmt(qs['PFT'], 2)} "
-                           f"(Freeman–Tukey) on {len(rows) - 1} df"
-))
+    for p in problems:
+        for c in consistency_checks(p):
+            if c.name in COMPUTED:
+                out.append(Finding(c.name, p.outcome, _analysis_name(p.subgroup, p.level),
+                                   "consistent" if c.passed else "inconsistent", c.arithmetic))
+    cross = context["cross_check"]
+    if cross is not None:
+        check, involved = cross
+        where = ", ".join(f"{o} ({level})" for o, _, level in sorted(involved)) or "newly diagnosed subgroups"
+        out.append(Finding(CROSS_CHECK, "", where, "consistent" if check.passed else "inconsistent",
+                           check.arithmetic))
     return out
 
 
 def findings(dataset) -> tuple[Finding, ...]:
     """Every check of :data:`CHECKS`, on the real published numbers and the dataset."""
     numbers = published_numbers(dataset)
-    out = (interval_findings(numbers) + ft_rule_findings(numbers) + df_findings(numbers, dataset.definitions)
-           + cited_findings(dataset, numbers) + subgroup_arithmetic(dataset, numbers)
-           + traced_heterogeneity(dataset, numbers) + patient_findings(dataset)
-           + egger_findings(numbers))
+    out = (interval_findings(numbers) + ft_rule_findings(numbers) + computed_findings(dataset)
+           + cited_findings(dataset, numbers) + patient_findings(dataset) + egger_findings(numbers))
     order = {o: i for i, o in enumerate(dataset.definitions.sort_values("display_order")["outcome"])}
     checks = list(CHECKS)
     return tuple(sorted(out, key=lambda f: (checks.index(f.check), order.get(f.outcome, -1))))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import pandas as pd
@@ -43,6 +44,21 @@ class PublishedNumber:
         """Decimals as printed (at least one for percentages: '89.0' is printed to 0.1)."""
         d = decimals(self.value)
         return max(d, 1) if self.statistic in PERCENT_STATS + ("i2",) else d
+
+
+def cited_refs(printed: str) -> tuple[int, ...]:
+    """Reference numbers in a printed fragment such as 'eight included studies (19–21, 23–25, 27, 28)'."""
+    m = re.search(r"\(([\d\s,–-]+)\)", printed or "")
+    if not m:
+        return ()
+    refs = []
+    for part in m.group(1).split(","):
+        part = part.strip()
+        if not part:
+            continue
+        bounds = re.split(r"[–-]", part)
+        refs.extend(range(int(bounds[0]), int(bounds[1]) + 1) if len(bounds) == 2 else [int(part)])
+    return tuple(refs)
 
 
 def published_numbers(dataset) -> tuple[PublishedNumber, ...]:

@@ -9,8 +9,15 @@ from typing import Callable
 import pandas as pd
 
 from livingreview.config import SUBGROUP_LEVELS
-from livingreview.review.audit.published import (PERCENT_STATS, REFERENCE_VERSION, STAT_ORDER, PaperK, PublishedNumber,
-                                                 paper_k, published_numbers)
+from livingreview.review.audit.published import (
+    PERCENT_STATS,
+    REFERENCE_VERSION,
+    STAT_ORDER,
+    PaperK,
+    PublishedNumber,
+    paper_k,
+    published_numbers,
+)
 from livingreview.review.audit.specifications import SPEC_KEYS, fit_outcome
 
 #: Estimates and CI/PI bounds: *reproduced* if ours rounds to the printed value (at its printed decimals, at
