@@ -91,7 +91,9 @@ def test_outcome_pages_show_forest_plot_and_the_computed_estimate(real_book):
             row = overall.loc[outcome]
             expected = f"{fmt.pct(row['estimate'])} (95% CI: {fmt.interval(row['ci_low'], row['ci_high'])}"
             assert expected in text, f"{doc}: pooled estimate {expected} not on the page"
-        assert f'href="../reproduction/audit.html#audit-{outcome}"' in text, f"{doc}: no link to its audit rows"
+        audit = next(p.docname for p in load_manifest(MANIFEST).pages
+                     if p.name == "reproduction_outcome" and p.parameters["outcome"] == outcome)
+        assert f'href="../{audit}.html"' in text, f"{doc}: no link to its audit page"
 
 
 def test_version_banner_on_every_page(real_book):

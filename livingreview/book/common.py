@@ -115,6 +115,12 @@ def html(df, caption: str | None = None) -> HTML:
     return HTML(html_table(df, caption))
 
 
+def fold(summary: str, body: str) -> str:
+    """A closed ``<details>`` block (``summary``: HTML, e.g. escaped text): secondary detail one click away, so
+    that no page is longer than a few screens."""
+    return f'<details class="livingreview-fold"><summary>{summary}</summary>{body}</details>'
+
+
 def raw_table(columns, rows) -> str:
     """A deterministic HTML table like :func:`html_table`, whose cells are already HTML (links, group rows).
 
@@ -162,5 +168,5 @@ def markdown(text: str):
     return Markdown(text)
 
 
-__all__ = ["dataset", "esc", "glue_figure", "glue_markdown", "html", "html_table", "markdown", "md",
+__all__ = ["dataset", "esc", "fold", "glue_figure", "glue_markdown", "html", "html_table", "markdown", "md",
            "outcome_context", "raw_table", "spec_context", "spec_from", "subgroup_name"]

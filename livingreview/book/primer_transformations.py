@@ -94,12 +94,13 @@ class TransformationsChapter(Chapter):
 
     def studies_table(self) -> HTML:
         s = self.ft.studies
-        return common.html(pd.DataFrame({
+        table = pd.DataFrame({
             "Study": s["study"], "Events / N": [f"{e} / {n}" for e, n in zip(s["events"], s["n"])],
             "Observed": [fmt.pct(p, 2) for p in s["observed"]],
             "Its FT value back-transformed with the harmonic mean": [fmt.pct(p, 2) for p in s["ft_back_hm"]],
             "Difference (points)": [f"{100 * (b - o):+.2f}" for b, o in zip(s["ft_back_hm"], s["observed"])],
-        }))
+        })
+        return HTML(common.fold(f"Each of the {len(table)} studies", common.html_table(table)))
 
     def extremes_table(self) -> HTML:
         e = self.extremes

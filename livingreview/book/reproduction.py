@@ -232,7 +232,11 @@ class ReproductionPage:
         analyses)."""
         rows = [{"Check": f.check, "Where": f.analysis, "Verdict": f.verdict, "Evidence (computed)": f.evidence}
                 for f in self.findings if not f.outcome]
-        return common.html(pd.DataFrame(rows)) if rows else HTML("<p>None.</p>")
+        if not rows:
+            return HTML("<p>None.</p>")
+        inconsistent = sum(r["Verdict"] == "inconsistent" for r in rows)
+        return HTML(common.fold(f"{fmt.plural(len(rows), 'check')}, {inconsistent} inconsistent",
+                                common.html_table(pd.DataFrame(rows))))
 
     def inconsistency_count(self) -> int:
         return sum(f.verdict == "inconsistent" for f in self.findings)

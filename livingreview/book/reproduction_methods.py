@@ -43,9 +43,9 @@ class MethodsPage:
         return common.html(pd.DataFrame(rows))
 
     def rules_table(self) -> HTML:
-        return common.html(pd.DataFrame([{"Order": i, "Rule": r.rule, "Applies to": r.applies_to,
-                                          "Condition": r.condition, "Status": r.status}
-                                         for i, r in enumerate(rp.STATUS_RULES, start=1)]))
+        table = pd.DataFrame([{"Order": i, "Rule": r.rule, "Applies to": r.applies_to, "Condition": r.condition,
+                               "Status": r.status} for i, r in enumerate(rp.STATUS_RULES, start=1)])
+        return HTML(common.fold(f"The {len(table)} rules, in order", common.html_table(table)))
 
     # the feasibility checks
     def feasibility_methods(self) -> Markdown:
@@ -114,7 +114,7 @@ class MethodsPage:
                          "CIs symmetric on": cis + (f"; {e.typos} on no scale (typo)" if e.typos else ""),
                          "I²/p pairs fitting a Q-based I²": e.q_based_pairs if not e.q_based_pairs.endswith(" 0")
                          else "—"})
-        return common.html(pd.DataFrame(rows))
+        return HTML(common.fold("Outcome by outcome", common.html_table(pd.DataFrame(rows))))
 
 
 def load(data_dir="data") -> MethodsPage:

@@ -5,6 +5,7 @@ printed numbers and the printed intervals."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 import pandas as pd
@@ -89,18 +90,26 @@ class AuditOutcomePage:
         return Markdown("\n".join(f"- **{fmt.md(names[o])}**: {line}." for o, line in zip(self.outcomes, lines)))
 
     def numbers(self) -> HTML:
-        """Per outcome and analysis: a caption (k, the joint verdict), one row per printed number, the notes."""
+        """Per outcome and analysis: a caption (k, the joint verdict), one row per printed number, the notes. So that
+        the page stays a few screens long, only the first analysis is open: the others (on a Table 2 page, every
+        adverse event) are folded under their names."""
         rows_of = self.table.set_index(["outcome", "subgroup", "level", "statistic"])
         notes = _Notes()
         parts = []
         for outcome in self.outcomes:
-            if len(self.outcomes) > 1:
-                parts.append(f'<p id="audit-{esc(outcome)}" style="margin-top: 1.5em;"><strong>'
-                             f'{esc(labels(self.ds)[outcome])}</strong></p>')
             comparisons = [c for c in self.audit.comparisons if c.number.outcome == outcome]
+            blocks = []
             for analysis in dict.fromkeys(c.number.analysis for c in comparisons):
                 group = [c for c in comparisons if c.number.analysis == analysis]
-                parts.append(self._analysis(analysis, group, rows_of, notes))
+                blocks.append((analysis, self._analysis(analysis, group, rows_of, notes)))
+            if len(self.outcomes) > 1:
+                words = fmt.counts_text(dict(Counter(self.table.loc[self.table["outcome"] == outcome, "final"])))
+                parts.append(f'<div id="audit-{esc(outcome)}">' + common.fold(
+                    f"{esc(labels(self.ds)[outcome])} — {esc(words)}", "".join(b for _, b in blocks)) + "</div>")
+                continue
+            for i, (analysis, block) in enumerate(blocks):
+                parts.append(block if i == 0 else common.fold(
+                    esc(common.subgroup_name(analysis[1], analysis[2] or None)), block))
         return HTML("\n".join(parts) or "<p>None.</p>")
 
     def _analysis(self, analysis, group, rows_of, notes: _Notes) -> str:
@@ -143,7 +152,11 @@ class AuditOutcomePage:
                       key=lambda f: (order[f.verdict], self.outcomes.index(f.outcome)))
         rows = [{**({"Outcome": names[f.outcome]} if len(self.outcomes) > 1 else {}), "Analysis": f.analysis,
                  "Check": f.check, "Verdict": f.verdict, "Evidence (computed)": f.evidence} for f in mine]
-        return common.html(pd.DataFrame(rows)) if rows else HTML("<p>None.</p>")
+        if not rows:
+            return HTML("<p>None.</p>")
+        inconsistent = sum(r["Verdict"] == "inconsistent" for r in rows)
+        return HTML(common.fold(f"{fmt.plural(len(rows), 'check')}, {inconsistent} inconsistent",
+                                common.html_table(pd.DataFrame(rows))))
 
     def intervals(self) -> HTML:
         """These outcomes' printed intervals: how lopsided, and what a symmetric interval on each scale would give."""
@@ -162,7 +175,9 @@ class AuditOutcomePage:
                 "If logit": fmt.signed(c.predicted["logit"], 1) if inside else "—",
                 "Symmetric on": ", ".join(c.consistent) or "none",
             })
-        return common.html(pd.DataFrame(rows)) if rows else HTML("<p>No interval printed.</p>")
+        if not rows:
+            return HTML("<p>No interval printed.</p>")
+        return HTML(common.fold(f"{fmt.plural(len(rows), 'printed interval')}", common.html_table(pd.DataFrame(rows))))
 
 
 def load(outcome: str, data_dir="data") -> AuditOutcomePage:

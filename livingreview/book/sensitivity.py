@@ -73,7 +73,7 @@ class SensitivityPage:
             "τ²": [fmt.number(t, 3) for t in loo.tau2],
             "I²": [fmt.i2_cell(i) for i in loo.i2],
         })
-        return common.html(table)
+        return HTML(common.fold("The estimates in a table", common.html_table(table)))
 
     def leave_one_out_plot(self):
         a = self.analysis
@@ -117,7 +117,7 @@ class SensitivityPage:
             "I²": [fmt.i2_cell(i) for i in p["i2"]],
             "Note": p["note"].fillna(""),
         })
-        return common.html(table)
+        return HTML(common.fold(f"The {len(table)} specifications in a table", common.html_table(table)))
 
     def panel_plot(self):
         if not self.pooled:
@@ -137,7 +137,10 @@ class SensitivityPage:
             "Q without": numbers("qe_del", 1), "Hat": numbers("hat", 3), "Weight": [f"{x:.1f}%" for x in d["weight"]],
             "Influential": ["yes" if x else "" for x in d["influential"]],
         })
-        return common.html(table)
+        flagged = [lab for lab, x in zip(d["label"], d["influential"]) if x]
+        lead = (f"<p>Flagged as influential: {common.esc('; '.join(flagged))}.</p>" if flagged else
+                "<p>No study is flagged as influential.</p>")
+        return HTML(lead + common.fold("The diagnostics of each study", common.html_table(table)))
 
     def influence_plot(self):
         if not self.pooled or self.analysis.k < MIN_K_INFLUENCE:

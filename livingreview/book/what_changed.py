@@ -117,15 +117,19 @@ class WhatChangedPage:
             return HTML("<p>Nothing to compare: this is the first data version.</p>")
         if not w.moves:
             return HTML("<p>No pooled estimate moved.</p>")
-        rows = []
+        columns = ["Outcome", "Analysis", f"Version {w.previous}", f"Version {w.version}", "Shift", "Caution"]
+        rows = {True: [], False: []}  # overall estimates shown, subgroup estimates folded
         for m in w.moves:
             c = m.change
             where = "overall" if m.overall else f"{common.subgroup_name(c.subgroup)}: {c.level}"
             shift = "—" if math.isnan(m.shift_pp) else hs.pp_text(m.shift_pp)
-            rows.append([_esc(m.label), _esc(where), _estimate_cell(c.old), _estimate_cell(c.new), _esc(shift),
-                         _esc("; ".join(m.cautions)) or "—"])
-        return HTML(raw_table(["Outcome", "Analysis", f"Version {w.previous}", f"Version {w.version}", "Shift",
-                               "Caution"], rows))
+            rows[m.overall].append([_esc(m.label), _esc(where), _estimate_cell(c.old), _estimate_cell(c.new),
+                                    _esc(shift), _esc("; ".join(m.cautions)) or "—"])
+        html = raw_table(columns, rows[True]) if rows[True] else "<p>No overall estimate moved.</p>"
+        if rows[False]:
+            html += common.fold(f"The {len(rows[False])} subgroup estimates that moved",
+                                raw_table(columns, rows[False]))
+        return HTML(html)
 
     def triggers_table(self) -> HTML:
         w = self.whats_new
