@@ -122,7 +122,9 @@ def context(browser, site):
 
 
 class PageLog:
-    """Console errors, uncaught exceptions and failed or non-2xx same-site requests of one page."""
+    """Console errors, uncaught exceptions and failed or non-2xx same-site requests of one page (pages are opened
+    with ``wait_until="networkidle"``: a request still running when the next page opens, such as the icon, would be
+    aborted and blamed on the next page)."""
 
     def __init__(self, page, site: str):
         self.problems: list[str] = []
@@ -158,7 +160,7 @@ def test_every_page_loads_with_its_images_and_links(context, site):
     assert len(docs) > 30
     for doc in docs:
         log.problems.clear()
-        response = page.goto(urljoin(site, f"{doc}.html"), wait_until="load")
+        response = page.goto(urljoin(site, f"{doc}.html"), wait_until="networkidle")
         found = [] if response is not None and response.status == 200 else \
             [f"HTTP {response.status if response is not None else 'no response'}"]
         page.wait_for_function("Array.from(document.images).every(i => i.complete)", timeout=10_000)
@@ -200,7 +202,7 @@ def test_every_page_loads_with_its_images_and_links(context, site):
 def test_search_finds_a_term(context, site):
     page = context.new_page()
     log = PageLog(page, site)
-    page.goto(urljoin(site, f"search.html?q={SEARCH_TERM}"), wait_until="load")
+    page.goto(urljoin(site, f"search.html?q={SEARCH_TERM}"), wait_until="networkidle")
     page.wait_for_selector("#search-results ul.search li", timeout=20_000)
     hits = page.eval_on_selector_all("#search-results ul.search li a", "els => els.map(e => e.href)")
     assert any(h.split("#")[0].endswith("results/vod.html") for h in hits), hits
@@ -211,7 +213,7 @@ def test_search_finds_a_term(context, site):
 def test_code_toggle_shows_the_code(context, site):
     page = context.new_page()
     log = PageLog(page, site)
-    page.goto(urljoin(site, "results/overall-response.html"), wait_until="load")
+    page.goto(urljoin(site, "results/overall-response.html"), wait_until="networkidle")
     toggle = page.locator("details.hide.above-input").first
     code = toggle.locator(".cell_input")
     assert toggle.locator("summary").inner_text().strip().startswith("Show code cell source")
@@ -257,14 +259,14 @@ def test_reader_pages_fit_the_screen(browser, site, width):
     problems = {}
     for doc in READER_PAGES:
         log.problems.clear()
-        page.goto(urljoin(site, f"{doc}.html"), wait_until="load")
+        page.goto(urljoin(site, f"{doc}.html"), wait_until="networkidle")
         found = list(log.problems)
         overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
         if overflow > 1:
             found.append(f"the page scrolls sideways by {overflow}px")
         if found:
             problems[doc] = found
-    page.goto(urljoin(site, "index.html"), wait_until="load")
+    page.goto(urljoin(site, "index.html"), wait_until="networkidle")
     text = page.inner_text("article")
     assert "In brief" in text and "Summary of findings" in text and "Cite this version" in text
     assert "⊕" in text and "as printed" in text
@@ -276,7 +278,7 @@ def test_reader_pages_fit_the_screen(browser, site, width):
 def test_footnote_marks_lead_to_their_reason(context, site):
     """A certainty's footnote mark on the landing page opens the folded footnotes at the reason it points to."""
     page = context.new_page()
-    page.goto(urljoin(site, "index.html"), wait_until="load")
+    page.goto(urljoin(site, "index.html"), wait_until="networkidle")
     mark = page.locator('.livingreview-table sup a[href="#landing-note-1"]')
     note = page.locator("#landing-note-1")
     assert not note.is_visible()
@@ -292,7 +294,7 @@ def test_no_page_is_longer_than_a_few_screens(browser, site):
         ctx = browser.new_context(viewport={"width": px, "height": 900})
         page = ctx.new_page()
         for doc in toc_docs():
-            page.goto(urljoin(site, f"{doc}.html"), wait_until="load")
+            page.goto(urljoin(site, f"{doc}.html"), wait_until="networkidle")
             heights[(width, doc)] = page.evaluate("document.documentElement.scrollHeight")
         ctx.close()
     too_long = {k: h for k, h in heights.items() if h > MAX_PAGE_HEIGHT[k[0]]}

@@ -25,7 +25,7 @@ from livingreview.dataset import load_dataset
 from livingreview.review.outcomes import results_table
 
 COPIED = ("livingreview", "notebooks", "data", "book", "tests/nbval_sanitize.cfg", "manifest.yml", "_config.yml",
-          "_toc.yml", "pyproject.toml", "conftest.py")
+          "_toc.yml", "pyproject.toml", "conftest.py", "CITATION.cff")
 
 
 @pytest.fixture(scope="module")

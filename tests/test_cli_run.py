@@ -22,8 +22,11 @@ def cli(*args, cwd=ROOT):
 
 
 def injected(nb) -> str:
-    cells = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
-    assert len(cells) == 1, "papermill did not inject the parameters"
+    """The learner's values, written into the template's one parameters cell (papermill's own cell is dropped)."""
+    tagged = lambda tag: [c for c in nb.cells if tag in c.metadata.get("tags", [])]  # noqa: E731
+    assert tagged("injected-parameters") == [], "papermill's injected cell should have been merged"
+    cells = tagged("parameters")
+    assert len(cells) == 1, "the notebook should have exactly one parameters cell"
     return cells[0].source
 
 

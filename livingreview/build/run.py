@@ -304,8 +304,9 @@ class Standalone:
     bundle: Path
 
 
-#: The data a standalone notebook needs: the data package and its schemas (never the curation notes of staging/).
-BUNDLED = ("datapackage.json", "README.md", "*.csv", "schemas/*")
+#: The data a standalone notebook needs: the data package, its schemas and the frozen versions it validates against
+#: (never the curation notes of staging/).
+BUNDLED = ("datapackage.json", "README.md", "*.csv", "schemas/*", "snapshots/*/*.csv")
 
 
 def standalone(template: str, outcome: str | None = None, pairs=(), out_dir: Path | None = None,
