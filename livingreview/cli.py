@@ -147,9 +147,10 @@ def main(argv=None) -> int:
     return _run(args)
 
 
-def _results(args) -> int:
+def _table_command(command: str, args, compute) -> int:
+    """Load the dataset, compute a table from it with the parsed specification, print it: the shared shape of
+    ``results`` and ``diagnostics`` (1 on invalid data, 2 on an invalid request)."""
     from livingreview.dataset import DataValidationError, load_dataset
-    from livingreview.review.outcomes import results_table
 
     try:
         dataset = load_dataset(args.data)
@@ -158,13 +159,19 @@ def _results(args) -> int:
         return 1
     spec = Spec(measure=args.measure, method=args.method, test=args.test, pi_dist=args.pi_dist)
     try:
-        table = results_table(dataset, spec, outcomes=args.outcome, data_version=args.data_version,
-                              threshold=args.threshold)
+        table = compute(dataset, spec)
     except (KeyError, ValueError) as err:
-        print(f"python -m livingreview results: error: {err.args[0] if err.args else err}", file=sys.stderr)
+        print(f"python -m livingreview {command}: error: {err.args[0] if err.args else err}", file=sys.stderr)
         return 2
     _print_table(table, args.format)
     return 0
+
+
+def _results(args) -> int:
+    from livingreview.review.outcomes import results_table
+
+    return _table_command("results", args, lambda ds, spec: results_table(
+        ds, spec, outcomes=args.outcome, data_version=args.data_version, threshold=args.threshold))
 
 
 def _proportion(text: str) -> float:
@@ -184,23 +191,13 @@ def _print_table(table, fmt: str) -> None:
 
 
 def _diagnostics(args) -> int:
-    from livingreview.dataset import DataValidationError, load_dataset
     from livingreview.review.diagnostics import diagnostics_tables
 
-    try:
-        dataset = load_dataset(args.data)
-    except DataValidationError as err:
-        print(err, file=sys.stderr)
-        return 1
-    spec = Spec(measure=args.measure, method=args.method, test=args.test, pi_dist=args.pi_dist)
-    try:
-        studies, model = diagnostics_tables(dataset, args.outcome, spec, data_version=args.data_version,
-                                            force=args.force)
-    except (KeyError, ValueError) as err:
-        print(f"python -m livingreview diagnostics: error: {err.args[0] if err.args else err}", file=sys.stderr)
-        return 2
-    _print_table(studies if args.table == "studies" else model, args.format)
-    return 0
+    def table(ds, spec):
+        studies, model = diagnostics_tables(ds, args.outcome, spec, data_version=args.data_version, force=args.force)
+        return studies if args.table == "studies" else model
+
+    return _table_command("diagnostics", args, table)
 
 
 def _build(args) -> int:
