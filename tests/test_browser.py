@@ -11,6 +11,7 @@ Uses Debian's ``chromium`` (never ``playwright install``, which downloads a brow
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
@@ -67,13 +68,11 @@ class _QuietHandler(SimpleHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(scope="module")
-def site(real_book):
-    """The published book served on 127.0.0.1 (a free port) by a thread-based ``http.server``."""
-    _, html = real_book
+@contextlib.contextmanager
+def serve(html: Path):
+    """A built book served on 127.0.0.1 (a free port) by a thread-based ``http.server``; yields its address."""
     root = Path(html).resolve()  # _build/html is a symlink to the current release
-    server = ThreadingHTTPServer(("127.0.0.1", 0),
-                                 functools.partial(_QuietHandler, directory=str(root)))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(root)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -82,6 +81,13 @@ def site(real_book):
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def site(real_book):
+    """The published book, served."""
+    with serve(real_book[1]) as address:
+        yield address
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,8 @@ from livingreview.engine import model
 from livingreview.engine.bias import EXACT_KENDALL_MAX_K, begg_test, trimfill
 from livingreview.engine.effects import escalc
 from livingreview.engine.metareg import meta_regression
-from livingreview.engine.model import METHODS, NotEstimableError, rma
+from livingreview.engine.model import NotEstimableError, rma
+from livingreview.engine.options import METHODS
 
 
 @pytest.mark.parametrize("xi", [[True, 3], np.array([True, False]), ["3", "4"], pd.Series([False, True]),

@@ -13,13 +13,10 @@ also shows that every template runs on a dataset other than the review's own), a
 from __future__ import annotations
 
 import csv
-import functools
 import io
 import re
 import shutil
-import threading
 from html.parser import HTMLParser
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urljoin
 
@@ -27,7 +24,7 @@ import pytest
 
 from livingreview.build import build
 from livingreview.config import ROOT
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, PageLog, _missing, _QuietHandler, toc_docs
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, PageLog, _missing, serve, toc_docs
 
 SYNTHETIC = ROOT / "tests" / "fixtures" / "synthetic"
 #: Each would do something if it were read as markup: run a script, make a link, maths, emphasis, a role, a
@@ -147,16 +144,8 @@ def test_the_hostile_texts_reach_the_pages_as_text(hostile_book):
 
 @pytest.fixture(scope="module")
 def hostile_site(hostile_book):
-    _, html = hostile_book
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(html.resolve())))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serve(hostile_book[1]) as address:
+        yield address
 
 
 def test_no_script_runs_and_the_text_shows_literally(hostile_site):

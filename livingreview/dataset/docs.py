@@ -1,5 +1,5 @@
 """The generated parts of ``data/README.md``: a column table per table, from its Table Schema (the one place where
-a column is described), and the coverage table, from the data.
+a column is described), and the coverage table and the identification summary, from the data.
 
     python -m livingreview.dataset.docs          # rewrite the generated blocks of data/README.md
     python -m livingreview.dataset.docs --check  # exit 1 if they are out of date (tests/test_data.py runs this)
@@ -83,9 +83,46 @@ def coverage_table(data_dir: Path = CONTRACT.parent) -> str:
     return "\n".join(lines)
 
 
+def identification_summary(data_dir: Path = CONTRACT.parent) -> str:
+    """Markdown: how many of the paper's studies (version 1) are identified, which are not (and that they give
+    no counts), and which included studies report some of the same patients."""
+    import pandas as pd
+
+    from livingreview.dataset.contract import load_dataset
+
+    ds = load_dataset(data_dir)
+    s = ds.studies
+    v1 = s[s["data_version"] == 1]
+    n = v1["identification"].value_counts()
+    missing = v1[v1["identification"] == "not identified"]
+    names = ", ".join(f"{label.removesuffix(' et al.')} {int(ref)}" for label, ref in zip(missing["label"],
+                                                                                          missing["ref_no"]))
+    counted = ds.outcomes[ds.outcomes["study_id"].isin(missing["study_id"]) & (ds.outcomes["derivation"] != "missing")]
+    text = (f"Of the paper's {len(v1)} studies (version 1), {n.get('identified', 0)} are `identified`, "
+            f"{n.get('probable', 0)} `probable` and {len(missing)} `not identified`"
+            + (f" ({names})" if names else "")
+            + ("; these contribute only `missing` rows." if counted.empty
+               else f"; {len(counted)} row(s) of these carry counts."))
+    by_id = s.set_index("study_id")
+    cite = {sid: r["label"] + ("" if pd.isna(r["ref_no"]) else f" ({int(r['ref_no'])})") for sid, r in by_id.iterrows()}
+    pairs = sorted({tuple(sorted((a, b))) for a, others in zip(s["study_id"], s["overlaps_with"].fillna(""))
+                    for b in others.split(";") if b})
+    if pairs:
+        text += (" Studies that report some of the same patients (`overlaps_with`; how, in `overlap_note`): "
+                 + "; ".join(f"{cite[a]} and {cite[b]}{_twice(by_id.loc[[a, b], 'n_treated'])}" for a, b in pairs)
+                 + ".")
+    return text
+
+
+def _twice(n_treated) -> str:
+    """What pooling both of two overlapping studies can count twice: the smaller one's patients, at most."""
+    return "" if n_treated.isna().any() else f" (pooling both counts up to {int(n_treated.min())} patients twice)"
+
+
 def blocks(data_dir: Path = CONTRACT.parent) -> dict[str, str]:
     out = {f"columns-{name}": column_table(r) for name, r in resources().items()}
     out["coverage"] = coverage_table(data_dir)
+    out["identification"] = identification_summary(data_dir)
     return out
 
 

@@ -19,7 +19,7 @@ from scipy import stats
 
 from .effects import EffectSizes, back_transform
 from .model import LL0_TOL, MAXITER, THRESHOLD, _check_inputs, _pm_root, _step_note, _with_step_retry, rma
-from .options import METHODS, PI_DISTS, TESTS
+from .options import checked_model_options
 
 MIN_PER_COVARIATE = 10  # studies per covariate (Cochrane Handbook §10.11.5.1; Harrer et al. ch. 8)
 REDUNDANT_TOL = 1e-7    # R's lm() (dqrdc2) tolerance for aliased columns, which rma.uni drops
@@ -373,16 +373,7 @@ def meta_regression(es: EffectSizes, mods, method: str = "REML", test: str = "z"
     intercept) gives a result with ``applicable=False`` and the reason, unless ``force=True``.
     Raises ValueError where metafor stops (more parameters than studies, a design not of full rank).
     """
-    method = str(method).upper()
-    method = "FE" if method in ("EE", "CE") else method
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {METHODS} (or 'EE')")
-    if test not in TESTS:
-        raise ValueError(f"unknown test {test!r}; choose one of {TESTS}")
-    if pi_dist not in PI_DISTS:
-        raise ValueError(f"unknown pi_dist {pi_dist!r}; choose one of {PI_DISTS}")
-    if not 0 < level < 1:
-        raise ValueError(f"level must lie in (0, 1), got {level}")
+    method = checked_model_options(method, test, pi_dist, level)
     terms, Z, znames, missing = design(mods, es.k, reference)
     notes: list[str] = []
     excluded = tuple(es.labels[i] for i in np.flatnonzero(missing))

@@ -13,7 +13,7 @@ import numpy as np
 from scipy import optimize, stats
 
 from .effects import EffectSizes, back_transform
-from .options import METHODS, PI_DISTS, TESTS
+from .options import checked_model_options
 
 # Fisher scoring (REML/ML) stops when |Δτ²| < THRESHOLD, as metafor's control=list(threshold=); metafor's
 # default is 1e-5, the oracle runs both sides at 1e-12. LL0_TOL is metafor's control$tol in its ll0 check.
@@ -262,16 +262,7 @@ def rma(es: EffectSizes, method: str = "REML", test: str = "z", pi_dist: str = "
                                **mods_options)
     if mods_options:
         raise TypeError(f"rma() got options for a meta-regression without mods: {sorted(mods_options)}")
-    method = str(method).upper()
-    method = "FE" if method in ("EE", "CE") else method
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {METHODS} (or 'EE')")
-    if test not in TESTS:
-        raise ValueError(f"unknown test {test!r}; choose one of {TESTS}")
-    if pi_dist not in PI_DISTS:
-        raise ValueError(f"unknown pi_dist {pi_dist!r}; choose one of {PI_DISTS}")
-    if not 0 < level < 1:
-        raise ValueError(f"level must lie in (0, 1), got {level}")
+    method = checked_model_options(method, test, pi_dist, level)
     _check_inputs(es)
     y, v, k = np.asarray(es.yi, float), np.asarray(es.vi, float), es.k
     notes: list[str] = []
